@@ -1,0 +1,160 @@
+"""Content-defined chunking for cas-glance: FastCDC (2020) over a native kernel.
+
+Concern: split image bytes into chunks whose boundaries depend on content, so
+that equal regions of different images yield equal chunks.  The cut rule is
+specified in ``chunker.reference``; ``chunker._fastcdc`` (C, GIL released
+while scanning) implements it fast.
+
+Invariants:
+
+* ``Chunker.chunk_lengths(buf)`` sums to ``len(buf)``; every chunk but the
+  last is longer than ``min_size``; none is longer than ``max_size``.
+* A ``StreamChunker`` cuts exactly where ``chunk_lengths`` cuts on the
+  concatenation of everything fed, whatever the feed sizes: it only cuts
+  while it holds at least ``max_size`` bytes (a cut never looks further
+  ahead than that), and cuts the rest on ``finish()``.  It holds at most
+  about ``max_size`` plus one fed block.
+* ``Chunker.params()`` identifies the cut rule.  It is recorded in the index:
+  any change that can move a cut must change it, since moved cuts silently
+  end deduplication against everything already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from . import _fastcdc
+from .reference import masks
+
+__all__ = ["Chunker", "StreamChunker", "ALGORITHM", "MIN_SIZE_LIMIT", "MAX_SIZE_LIMIT"]
+
+#: Name of the cut rule (FastCDC 2020, normalization level 2, top-bit masks,
+#: cut after the matching byte, see chunker.reference).  Bump it if the rule
+#: changes.
+ALGORITHM = "fastcdc-2020"
+
+#: Below this, chunk metadata would outweigh the data it describes.
+MIN_SIZE_LIMIT = 64
+#: A chunk is held in memory whole (and compressed whole); keep it bounded.
+MAX_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def _gear_id() -> str:
+    # Hash the table the kernel actually uses, not a Python copy of it.
+    raw = b"".join(v.to_bytes(8, "little") for v in _fastcdc.gear_table())
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+_GEAR_ID = _gear_id()
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    if not MIN_SIZE_LIMIT <= value <= MAX_SIZE_LIMIT:
+        raise ValueError(
+            f"{name}={value} out of range [{MIN_SIZE_LIMIT}, {MAX_SIZE_LIMIT}]")
+    return value
+
+
+class Chunker:
+    """FastCDC parameters plus the two ways to cut: whole buffer or stream.
+
+    Immutable in use and safe to share between threads.
+    """
+
+    __slots__ = ("min_size", "avg_size", "max_size", "_mask_s", "_mask_l")
+
+    def __init__(self, min_size: int = 16384, avg_size: int = 65536,
+                 max_size: int = 262144) -> None:
+        min_size = _check_size("min_size", min_size)
+        avg_size = _check_size("avg_size", avg_size)
+        max_size = _check_size("max_size", max_size)
+        if avg_size & (avg_size - 1):
+            # The masks have log2(avg_size) +/- 2 bits.
+            raise ValueError(f"avg_size={avg_size} must be a power of two")
+        if min_size > avg_size:
+            raise ValueError(f"min_size={min_size} must not exceed avg_size={avg_size}")
+        if avg_size > max_size:
+            raise ValueError(f"max_size={max_size} must not be below avg_size={avg_size}")
+        self.min_size = min_size
+        self.avg_size = avg_size
+        self.max_size = max_size
+        self._mask_s, self._mask_l = masks(avg_size)
+
+    def __repr__(self) -> str:
+        return (f"Chunker(min_size={self.min_size}, avg_size={self.avg_size}, "
+                f"max_size={self.max_size})")
+
+    def params(self) -> dict:
+        """What decides the cuts; stored with the index to detect changes."""
+        return {
+            "algorithm": ALGORITHM,
+            "min_size": self.min_size,
+            "avg_size": self.avg_size,
+            "max_size": self.max_size,
+            "gear": _GEAR_ID,
+        }
+
+    def _cut(self, buf, final: bool) -> list[int]:
+        return _fastcdc.cut(buf, self.min_size, self.avg_size, self.max_size,
+                            self._mask_s, self._mask_l, final)
+
+    def chunk_lengths(self, buf) -> list[int]:
+        """Chunk lengths of the whole bytes-like ``buf`` (sum == len(buf))."""
+        return self._cut(buf, True)
+
+    def stream(self) -> StreamChunker:
+        """A fresh incremental chunker with these parameters."""
+        return StreamChunker(self)
+
+
+class StreamChunker:
+    """Incremental chunking of data arriving in blocks of any size.
+
+    Not thread-safe itself (one stream per upload), but the scan releases
+    the GIL, so streams in different threads cut in parallel.
+    """
+
+    __slots__ = ("_chunker", "_buf", "_finished")
+
+    def __init__(self, chunker: Chunker) -> None:
+        self._chunker = chunker
+        # Unconsumed bytes.  Deleting from the front of a bytearray is cheap
+        # in CPython (it moves a start pointer), so the tail is not copied.
+        self._buf = bytearray()
+        self._finished = False
+
+    def _take(self, final: bool) -> list[bytes]:
+        buf = self._buf
+        lengths = self._chunker._cut(buf, final)
+        if not lengths:
+            return []
+        chunks = []
+        pos = 0
+        # Slicing a memoryview does not copy; bytes() makes the one copy each
+        # chunk needs to become an independent object the caller owns.
+        with memoryview(buf) as view:
+            for length in lengths:
+                chunks.append(bytes(view[pos:pos + length]))
+                pos += length
+        del buf[:pos]
+        return chunks
+
+    def feed(self, data) -> list[bytes]:
+        """Add ``data``; return the chunks that are now settled (maybe none)."""
+        if self._finished:
+            raise ValueError("feed() after finish()")
+        self._buf += data
+        if len(self._buf) < self._chunker.max_size:
+            return []
+        return self._take(False)
+
+    def finish(self) -> list[bytes]:
+        """Cut and return everything still held; the stream is then closed."""
+        if self._finished:
+            raise ValueError("finish() called twice")
+        self._finished = True
+        chunks = self._take(True)
+        self._buf = bytearray()
+        return chunks
