@@ -1,0 +1,110 @@
+"""StreamChunker cuts exactly like Chunker.chunk_lengths, whatever the feeds.
+
+Concern: the streaming form is what ingest uses; if it cut differently from
+the whole-buffer form (or depending on how the network happened to split the
+upload), the same image uploaded twice would not deduplicate.
+"""
+
+import random
+import threading
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from chunker import Chunker
+
+SMALL = Chunker(min_size=64, avg_size=256, max_size=1024)
+
+
+def stream_chunks(chunker, data, feed_sizes):
+    s = chunker.stream()
+    chunks = []
+    pos = 0
+    sizes = iter(feed_sizes)
+    while pos < len(data):
+        n = next(sizes, len(data) - pos)
+        chunks += s.feed(data[pos:pos + n])
+        pos += n
+    chunks += s.finish()
+    return chunks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=12000),
+        st.builds(lambda pat, n: pat * n, st.binary(min_size=1, max_size=9), st.integers(0, 1500)),
+    ),
+    feed_sizes=st.lists(st.integers(0, 3000), max_size=60),
+)
+def test_stream_equals_whole_buffer(data, feed_sizes):
+    chunks = stream_chunks(SMALL, data, feed_sizes)
+    assert [len(c) for c in chunks] == SMALL.chunk_lengths(data)
+    assert b"".join(chunks) == data
+    assert all(type(c) is bytes for c in chunks)
+
+
+@pytest.mark.parametrize("block", [1, 4096, 65536, 262143, 262144, 1 << 20, 3 << 20])
+def test_stream_equals_whole_buffer_default_params(block):
+    data = random.Random(block).randbytes((3 << 20) + 12345)
+    c = Chunker()
+    chunks = stream_chunks(c, data, [block] * len(data)) if block > 1 else None
+    if block == 1:  # byte-at-a-time on less data, to keep it quick
+        data = data[: 600 * 1024]
+        chunks = stream_chunks(c, data, [1] * len(data))
+    assert [len(x) for x in chunks] == c.chunk_lengths(data)
+    assert b"".join(chunks) == data
+
+
+def test_stream_accepts_any_bytes_like():
+    data = random.Random(1).randbytes(5000)
+    s = SMALL.stream()
+    chunks = s.feed(memoryview(data)[:1000]) + s.feed(bytearray(data[1000:3000]))
+    chunks += s.feed(data[3000:]) + s.finish()
+    assert b"".join(chunks) == data
+
+
+def test_stream_memory_bounded():
+    c = Chunker()
+    s = c.stream()
+    block = 100_000
+    rng = random.Random(7)
+    for _ in range(100):
+        s.feed(rng.randbytes(block))
+        # Everything settled has been handed out; what is left can still move.
+        assert len(s._buf) < c.max_size
+    s.finish()
+
+
+def test_empty_stream():
+    s = SMALL.stream()
+    assert s.feed(b"") == []
+    assert s.finish() == []
+
+
+def test_feed_after_finish_raises():
+    s = SMALL.stream()
+    s.feed(b"x" * 100)
+    assert b"".join(s.finish()) == b"x" * 100
+    with pytest.raises(ValueError):
+        s.feed(b"more")
+    with pytest.raises(ValueError):
+        s.finish()
+
+
+def test_threads_cut_independently():
+    """The scan runs with the GIL released; results must not interfere."""
+    c = Chunker(min_size=1024, avg_size=4096, max_size=16384)
+    inputs = [random.Random(i).randbytes(4 << 20) for i in range(4)]
+    expected = [c.chunk_lengths(d) for d in inputs]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = [len(x) for x in stream_chunks(c, inputs[i], [65536] * 100)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == expected
