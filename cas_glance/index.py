@@ -1,0 +1,494 @@
+"""The index: one LMDB environment, the only module that opens LMDB transactions.
+
+Named databases (msgpack values unless noted):
+  meta      b"format" -> format version; b"chunker" -> chunker params (refused on mismatch)
+  images    image id -> record (opaque below `id` and `status`)
+  manifest  id ‖ 0x00 ‖ u64be offset -> 32 raw digest bytes ‖ u32be length (raw bytes, not
+            msgpack); an all-zero digest is the zero-chunk marker: "synthesize zeros"
+  chunks    32 raw digest bytes -> [refcount, stored size, codec, state, zero_since, raw len]
+  gc        32 raw digest bytes -> time the chunk's refcount reached 0
+
+Invariants (each write method documents the one it keeps):
+* refcount of a chunk == number of manifest entries naming it; an entry is in `gc` exactly when
+  its refcount is 0;
+* a manifest entry only names a chunk whose entry exists (and whose blob the caller flushed);
+* a `dying` chunk never gains a reference (pin refuses it, the caller re-puts after the drop);
+* the in-process record cache equals `images` minus deleted/pending_delete records; it is
+  updated under the write lock right after each commit, so it follows commit order.
+The map grows automatically: MapFullError aborts the txn, the map doubles (with no txn of
+this process active: `_Gate`), and the txn function runs again from scratch.
+"""
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
+
+import lmdb
+import msgpack
+
+from cas_glance.errors import Conflict, Gone, IndexMismatch, NotFound
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ZERO_DIGEST = bytes(32)  # manifest marker for an all-zero chunk (never stored)
+LIVE, DYING = 0, 1
+HIDDEN = ("deleted", "pending_delete")  # statuses list_images/get_image do not show
+_MVAL = struct.Struct(">32sI")
+T = TypeVar("T")
+
+
+class ChunkRef(NamedTuple):
+    """One manifest entry to pin. digest None = zero chunk. `put`: the caller put+flushed the
+    blob in this stretch (so an absent entry may be created); `stored`/`codec` describe it."""
+
+    offset: int
+    digest: str | None
+    length: int
+    stored: int = 0
+    codec: int = 0
+    put: bool = False
+
+
+class _NeedPut(Exception):
+    """Internal: abort a pin txn; these digests must be (re-)put first."""
+
+    def __init__(self, digests: list[str]) -> None:
+        super().__init__(digests)
+        self.digests = digests
+
+
+class _Gate:
+    """Shared/exclusive gate: every txn is `shared`; a map resize is exclusive (LMDB's
+    set_mapsize requires no active transaction in this process)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._resizing = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+    def exclusive(self, fn: Callable[[], None]) -> None:
+        with self._cond:
+            self._resizing = True
+            try:
+                while self._active:
+                    self._cond.wait()
+                fn()
+            finally:
+                self._resizing = False
+                self._cond.notify_all()
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False)
+
+
+def _mprefix(image_id: str) -> bytes:
+    return image_id.encode() + b"\x00"
+
+
+def _mkey(prefix: bytes, offset: int) -> bytes:
+    return prefix + offset.to_bytes(8, "big")
+
+
+def _mentry(key: bytes, val: bytes) -> tuple[int, str | None, int]:
+    raw, length = _MVAL.unpack(val)
+    return int.from_bytes(key[-8:], "big"), (None if raw == ZERO_DIGEST else raw.hex()), length
+
+
+def _when(value: Any) -> float:
+    """A record's deleted_at as epoch seconds (ISO string or number; missing = 0)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return 0.0
+
+
+class Index:
+    """Image records, manifests and chunk reference counts in one LMDB environment."""
+
+    def __init__(self, path: str | Path, *, chunker_params: dict | None, map_size: int = 1 << 30,
+                 sync: bool = True) -> None:
+        """Open (create) the index. `chunker_params` None skips the check (read-only tools)."""
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self._env = lmdb.open(str(path), map_size=map_size, max_dbs=8, sync=sync, metasync=sync)
+        self._db = {n: self._env.open_db(n.encode()) for n in ("meta", "images", "manifest", "chunks", "gc")}
+        self._gate = _Gate()
+        self._wlock = threading.Lock()
+        self._check_meta(chunker_params)
+        self._cache: dict[str, dict] = {}
+        for rec in self.iter_images_all():
+            if rec.get("status") not in HIDDEN:
+                self._cache[rec["id"]] = rec
+
+    def close(self) -> None:
+        self._env.close()
+
+    # -- transaction plumbing ------------------------------------------------------------
+    def _read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        with self._gate.shared(), self._env.begin() as txn:
+            return fn(txn)
+
+    def _write(self, fn: Callable[[lmdb.Transaction], T], after: Callable[[T], None] | None = None) -> T:
+        """Run `fn` in one write txn (rerun from scratch after growing a full map); then
+        `after(result)` under the same lock, so cache updates follow commit order."""
+        with self._wlock:
+            while True:
+                try:
+                    with self._gate.shared(), self._env.begin(write=True) as txn:
+                        result = fn(txn)
+                    break
+                except lmdb.MapFullError:
+                    self._grow()
+            if after is not None:
+                after(result)
+            return result
+
+    def _grow(self) -> None:
+        size = self._env.info()["map_size"] * 2
+        log.info("index: LMDB map full, growing to %d MiB", size >> 20)
+        self._gate.exclusive(lambda: self._env.set_mapsize(size))
+
+    def _check_meta(self, params: dict | None) -> None:
+        """Record format + chunker params on first open; refuse a mismatch afterwards."""
+        def txn_fn(txn: lmdb.Transaction) -> None:
+            db = self._db["meta"]
+            fmt, stored = txn.get(b"format", db=db), txn.get(b"chunker", db=db)
+            if fmt is None:
+                txn.put(b"format", _pack(FORMAT_VERSION), db=db)
+            elif _unpack(fmt) != FORMAT_VERSION:
+                raise IndexMismatch(f"index format version {_unpack(fmt)} on disk, this code "
+                                    f"reads version {FORMAT_VERSION}")
+            if params is None:
+                return
+            if stored is None:
+                txn.put(b"chunker", _pack(params), db=db)
+            elif _unpack(stored) != params:
+                raise IndexMismatch(f"index was created with chunker parameters {_unpack(stored)}, "
+                                    f"configured are {params}; changing them would end "
+                                    "deduplication against stored data")
+        self._write(txn_fn)
+
+    # -- image records -------------------------------------------------------------------
+    def _cache_put(self, rec: dict | None) -> None:
+        if rec is None:
+            return
+        if rec.get("status") in HIDDEN:
+            self._cache.pop(rec["id"], None)
+        else:
+            self._cache[rec["id"]] = rec
+
+    def _record(self, txn: lmdb.Transaction, image_id: str) -> dict | None:
+        raw = txn.get(image_id.encode(), db=self._db["images"])
+        return None if raw is None else _unpack(raw)
+
+    def _store(self, txn: lmdb.Transaction, rec: dict) -> dict:
+        raw = _pack(rec)
+        txn.put(rec["id"].encode(), raw, db=self._db["images"])
+        return _unpack(raw)  # the cache holds its own copy, never the caller's dict
+
+    def _mutate(self, txn: lmdb.Transaction, rec: dict, mutate: Callable[[dict], dict]) -> dict:
+        new = mutate(rec)
+        if new.get("id") != rec["id"]:
+            raise ValueError(f"mutate changed the image id {rec['id']!r} -> {new.get('id')!r}")
+        return self._store(txn, new)
+
+    def _visible(self, txn: lmdb.Transaction, image_id: str) -> dict:
+        rec = self._record(txn, image_id)
+        if rec is None or rec.get("status") in HIDDEN:
+            raise NotFound(f"No image found with ID {image_id}")
+        return rec
+
+    def create_image(self, record: dict) -> dict:
+        """Insert a new record. Txn invariant: ids are unique (Conflict), also against deleted
+        records, whose ids Glance never reuses."""
+        def txn_fn(txn: lmdb.Transaction) -> dict:
+            if self._record(txn, record["id"]) is not None:
+                raise Conflict(f"Image with identifier {record['id']} already exists!")
+            return self._store(txn, record)
+        return self._write(txn_fn, self._cache_put)
+
+    def get_image(self, image_id: str) -> dict | None:
+        """The cached record; None when missing, deleted or pending_delete. Do not mutate."""
+        return self._cache.get(image_id)
+
+    def list_images(self) -> list[dict]:
+        """Every record not deleted/pending_delete (cached dicts: treat them immutable)."""
+        return list(self._cache.values())
+
+    def update_image(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
+        """Compare-and-swap: `mutate` sees the committed record inside the write txn."""
+        return self._write(lambda txn: self._mutate(txn, self._visible(txn, image_id), mutate),
+                           self._cache_put)
+
+    def delete_image(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
+        """`mutate` sets status deleted or pending_delete. Txn invariant: 'deleted' releases
+        every reference of the image and drops its manifest in the same txn; pending_delete
+        keeps both until purge_pending."""
+        def txn_fn(txn: lmdb.Transaction) -> dict:
+            rec = self._mutate(txn, self._visible(txn, image_id), mutate)
+            if rec.get("status") not in HIDDEN:
+                raise ValueError(f"delete mutate left image {image_id} in status {rec.get('status')!r}")
+            if rec["status"] == "deleted":
+                self._release(txn, image_id)
+            return rec
+        return self._write(txn_fn, self._cache_put)
+
+    def iter_images_all(self) -> Iterator[dict]:
+        """Every record, including deleted and pending_delete (read in batches)."""
+        for _key, raw in self._scan("images"):
+            yield _unpack(raw)
+
+    def saving_images(self) -> list[str]:
+        """Ids left in 'saving' (start-up recovery aborts them: no upload survives a restart)."""
+        return [r["id"] for r in list(self._cache.values()) if r.get("status") == "saving"]
+
+    def pending_delete_images(self, older_than: float) -> list[dict]:
+        """pending_delete records whose deleted_at (epoch or ISO time) is <= older_than."""
+        return [r for r in self.iter_images_all()
+                if r.get("status") == "pending_delete" and _when(r.get("deleted_at")) <= older_than]
+
+    def purge_pending(self, image_id: str) -> dict | None:
+        """Txn invariant: a pending_delete image's refs and manifest go and it becomes 'deleted'
+        in one txn; anything else (already purged, restored) is left alone (None)."""
+        def txn_fn(txn: lmdb.Transaction) -> dict | None:
+            rec = self._record(txn, image_id)
+            if rec is None or rec.get("status") != "pending_delete":
+                return None
+            self._release(txn, image_id)
+            return self._store(txn, dict(rec, status="deleted"))
+        return self._write(txn_fn)
+
+    # -- uploads -------------------------------------------------------------------------
+    def _saving(self, txn: lmdb.Transaction, image_id: str) -> dict:
+        rec = self._record(txn, image_id)
+        if rec is None or rec.get("status") != "saving":
+            state = "missing" if rec is None else rec.get("status")
+            raise Gone(f"Image {image_id} is no longer being uploaded (status {state})")
+        return rec
+
+    def pin(self, image_id: str, entries: Iterable[ChunkRef]) -> list[str]:
+        """Append a manifest stretch and take one reference per entry, in one txn, only while
+        the image is 'saving' (else Gone). Absent chunk: created live at 1 if the caller put
+        it (else returned). Live: +1. Dying: returned. If anything is returned nothing was
+        committed: the caller waits until those are not dying, re-puts, retries."""
+        entries = list(entries)
+        try:
+            self._write(lambda txn: self._pin_txn(txn, image_id, entries))
+        except _NeedPut as need:
+            return need.digests
+        return []
+
+    def _pin_txn(self, txn: lmdb.Transaction, image_id: str, entries: list[ChunkRef]) -> None:
+        self._saving(txn, image_id)
+        prefix, chunks, need = _mprefix(image_id), self._db["chunks"], []
+        for e in entries:
+            raw = ZERO_DIGEST if e.digest is None else bytes.fromhex(e.digest)
+            txn.put(_mkey(prefix, e.offset), _MVAL.pack(raw, e.length), db=self._db["manifest"])
+            if e.digest is None:
+                continue
+            val = txn.get(raw, db=chunks)
+            if val is None:
+                if e.put:
+                    txn.put(raw, _pack([1, e.stored, e.codec, LIVE, 0, e.length]), db=chunks)
+                else:
+                    need.append(e.digest)
+            elif _unpack(val)[3] == DYING:
+                need.append(e.digest)
+            else:
+                self._incref(txn, raw, _unpack(val))
+        if need:
+            raise _NeedPut(sorted(set(need)))
+
+    def finish_upload(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
+        """Txn invariant: status (saving -> whatever mutate sets) and hashes flip together, and
+        only while the image is still 'saving' (else Gone: deleted during the upload)."""
+        return self._write(lambda txn: self._mutate(txn, self._saving(txn, image_id), mutate),
+                           self._cache_put)
+
+    def abort_upload(self, image_id: str, mutate: Callable[[dict], dict]) -> dict | None:
+        """Txn invariant: a 'saving' image loses every pinned reference and its manifest, and
+        `mutate` reverts its status, in one txn. An image that left 'saving' meanwhile is left
+        alone (deleted: already released; pending_delete: purge_pending releases)."""
+        def txn_fn(txn: lmdb.Transaction) -> dict | None:
+            rec = self._record(txn, image_id)
+            if rec is None or rec.get("status") != "saving":
+                return rec
+            self._release(txn, image_id)
+            return self._mutate(txn, rec, mutate)
+        return self._write(txn_fn, self._cache_put)
+
+    # -- reads ---------------------------------------------------------------------------
+    def manifest(self, image_id: str, start: int = 0) -> Iterator[tuple[int, str | None, int]]:
+        """(offset, digest or None for zeros, length) from the chunk covering `start` on."""
+        while True:
+            batch = self.manifest_batch(image_id, start, 1024)
+            yield from batch
+            if len(batch) < 1024:
+                return
+            start = batch[-1][0] + batch[-1][2]
+
+    def manifest_batch(self, image_id: str, start: int, limit: int) -> list[tuple[int, str | None, int]]:
+        """Up to `limit` entries from the one covering `start` (one cursor seek, short txn)."""
+        prefix = _mprefix(image_id)
+
+        def txn_fn(txn: lmdb.Transaction) -> list[tuple[int, str | None, int]]:
+            cur = txn.cursor(db=self._db["manifest"])
+            target = _mkey(prefix, start)
+            found = cur.set_range(target)
+            if not (found and cur.key() == target):
+                # the covering chunk starts before `start`: step back one entry
+                if not (cur.prev() if found else cur.last()) or not cur.key().startswith(prefix):
+                    cur.set_range(target)
+            out: list[tuple[int, str | None, int]] = []
+            while len(out) < limit and cur.key().startswith(prefix):
+                entry = _mentry(cur.key(), cur.value())
+                if entry[0] + entry[2] > start:
+                    out.append(entry)
+                if not cur.next():
+                    break
+            return out
+        return self._read(txn_fn)
+
+    def _chunk(self, txn: lmdb.Transaction, digest: str) -> list | None:
+        val = txn.get(bytes.fromhex(digest), db=self._db["chunks"])
+        return None if val is None else _unpack(val)
+
+    def has_chunk(self, digest: str) -> bool:
+        """A live entry exists (its blob is in the store)."""
+        return digest in self.known_chunks([digest])
+
+    def known_chunks(self, digests: Iterable[str]) -> set[str]:
+        """The subset of `digests` with a live entry, in one read txn. Only a hint: by pin time
+        one may be dying, which pin reports."""
+        def txn_fn(txn: lmdb.Transaction) -> set[str]:
+            return {d for d in digests if (c := self._chunk(txn, d)) is not None and c[3] == LIVE}
+        return self._read(txn_fn)
+
+    def chunk_state(self, digest: str) -> str | None:
+        """'live', 'dying' or None (no entry)."""
+        c = self._read(lambda txn: self._chunk(txn, digest))
+        return None if c is None else ("dying" if c[3] == DYING else "live")
+
+    def iter_chunks(self) -> Iterator[tuple[str, dict]]:
+        """(digest, {refcount, stored, codec, state, zero_since, length}) for every entry."""
+        for key, raw in self._scan("chunks"):
+            rc, stored, codec, state, since, length = _unpack(raw)
+            yield key.hex(), {"refcount": rc, "stored": stored, "codec": codec,
+                              "state": "dying" if state == DYING else "live",
+                              "zero_since": since, "length": length}
+
+    def _scan(self, name: str, batch: int = 4096) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a DB, in short read txns (a long txn would stall map growth)."""
+        after = b""
+        while True:
+            def txn_fn(txn: lmdb.Transaction) -> list[tuple[bytes, bytes]]:
+                cur = txn.cursor(db=self._db[name])
+                ok = cur.set_range(after) if after else cur.first()
+                if ok and after and cur.key() == after:
+                    ok = cur.next()
+                out = []
+                while ok and len(out) < batch:
+                    out.append((cur.key(), cur.value()))
+                    ok = cur.next()
+                return out
+            rows = self._read(txn_fn)
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    # -- reference counting (inside write txns) -----------------------------------------
+    def _incref(self, txn: lmdb.Transaction, raw: bytes, entry: list) -> None:
+        if entry[0] == 0:
+            txn.delete(raw, db=self._db["gc"])
+            entry[4] = 0
+        entry[0] += 1
+        txn.put(raw, _pack(entry), db=self._db["chunks"])
+
+    def _decref(self, txn: lmdb.Transaction, raw: bytes, now: float) -> None:
+        val = txn.get(raw, db=self._db["chunks"])
+        if val is None:
+            log.error("index: manifest names chunk %s which has no entry", raw.hex())
+            return
+        entry = _unpack(val)
+        entry[0] -= 1
+        if entry[0] <= 0:
+            entry[0], entry[4] = 0, now
+            txn.put(raw, _pack(now), db=self._db["gc"])
+        txn.put(raw, _pack(entry), db=self._db["chunks"])
+
+    def _release(self, txn: lmdb.Transaction, image_id: str) -> int:
+        """Drop the image's manifest, one reference per entry. Returns entries dropped."""
+        prefix, now, n = _mprefix(image_id), time.time(), 0
+        cur = txn.cursor(db=self._db["manifest"])
+        if not cur.set_range(prefix):
+            return 0
+        while cur.key().startswith(prefix):
+            raw, _length = _MVAL.unpack(cur.value())
+            if raw != ZERO_DIGEST:
+                self._decref(txn, raw, now)
+            n += 1
+            if not cur.delete():
+                break
+        return n
+
+    # -- collection primitives (used by gc.py) -------------------------------------------
+    def zero_ref_chunks(self, older_than: float) -> list[str]:
+        """Digests whose refcount has been 0 since at or before `older_than` (a snapshot)."""
+        return [k.hex() for k, v in self._scan("gc") if _unpack(v) <= older_than]
+
+    def mark_dying(self, digests: Iterable[str], older_than: float) -> list[str]:
+        """Txn invariant: only entries still at refcount 0, live, and zero since <= older_than
+        become dying (rechecked here: a pin may have revived one). Returns those marked;
+        only their blobs may be deleted."""
+        def txn_fn(txn: lmdb.Transaction) -> list[str]:
+            marked = []
+            for d in digests:
+                c = self._chunk(txn, d)
+                if c is not None and c[0] == 0 and c[3] == LIVE and c[4] <= older_than:
+                    c[3] = DYING
+                    txn.put(bytes.fromhex(d), _pack(c), db=self._db["chunks"])
+                    marked.append(d)
+            return marked
+        return self._write(txn_fn)
+
+    def drop_dying(self, digests: Iterable[str]) -> int:
+        """Txn invariant: after the blobs are deleted, entries still dying are dropped (chunk
+        and gc rows); pin never revives a dying entry, so nothing points at them."""
+        def txn_fn(txn: lmdb.Transaction) -> int:
+            n = 0
+            for d in digests:
+                c = self._chunk(txn, d)
+                if c is not None and c[3] == DYING:
+                    raw = bytes.fromhex(d)
+                    txn.delete(raw, db=self._db["chunks"])
+                    txn.delete(raw, db=self._db["gc"])
+                    n += 1
+            return n
+        return self._write(txn_fn)
