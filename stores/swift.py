@@ -103,7 +103,9 @@ class SwiftStore:
     def from_config(cls, cfg: SwiftConfig, *, connect_timeout: float = 5.0,
                     read_timeout: float = 60.0, listing_limit: int = 10000) -> "SwiftStore":
         timeout = (connect_timeout, read_timeout)  # requests: (connect, read)
-        kwargs: dict[str, Any] = dict(retries=0, timeout=timeout, auth_version=cfg.auth_version)
+        # starting_backoff: swiftclient sleeps it before re-trying a request after a re-login
+        kwargs: dict[str, Any] = dict(retries=0, starting_backoff=0.01, timeout=timeout,
+                                      auth_version=cfg.auth_version)
         if cfg.auth_version == "1":
             kwargs.update(authurl=cfg.auth_address, user=cfg.user, key=cfg.key)
         else:
@@ -162,7 +164,7 @@ class SwiftStore:
         name = object_name(key)
         try:
             with self._conn(f"put {name}") as conn:
-                conn.put_object(self.container, name, data, content_length=len(data))
+                self._put(conn, name, data)
             return
         except BlobNotFound:  # the container is missing
             if not self._create_container:
@@ -170,6 +172,16 @@ class SwiftStore:
                                  "exist (swift_store_create_container_on_put is off)") from None
         self.ensure_container()
         with self._conn(f"put {name}") as conn:
+            self._put(conn, name, data)
+
+    def _put(self, conn: Any, name: str, data: bytes) -> None:
+        try:
+            conn.put_object(self.container, name, data, content_length=len(data))
+        except ClientException as exc:
+            # On a 401 swiftclient drops the token, but with retries=0 it refuses to resend a
+            # body ("no ability to reset contents"); bytes can be resent: log in, send again.
+            if exc.http_status is not None or conn.token is not None:
+                raise
             conn.put_object(self.container, name, data, content_length=len(data))
 
     def ensure_container(self) -> None:
