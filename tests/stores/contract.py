@@ -277,3 +277,75 @@ class StoreContract:
                 f.result()
         expected = sorted({k for own in per_thread for k in own} | set(shared))
         assert [b.key for b in store.list()] == expected
+
+
+class StoreBenchmark:
+    """The benchmark half of the contract: the same timings on every backend.
+
+    Subclass it with the same `store` fixture as the conformance class and run with
+    `pytest <file> --benchmark-enable`; without that flag (the project default) each bench
+    runs once as a smoke test. Results carry ops/s and MB/s in `extra_info`, and every bench
+    checks what the store returned, so a fast wrong answer cannot pass.
+    """
+
+    blob_size: int = 64 * 1024
+    rounds: int = 200  # remote backends may lower this (each round is one request)
+    batch: int = 16  # blobs per put+flush round (the engine flushes in batches)
+
+    @pytest.fixture
+    def store(self) -> BlobStore:
+        raise NotImplementedError("a backend benchmark class must provide a `store` fixture")
+
+    def _report(self, benchmark: pytest.FixtureRequest, ops_per_round: int) -> None:
+        if benchmark.stats is None:  # benchmarking disabled: nothing was timed
+            return
+        mean = benchmark.stats.stats.mean
+        benchmark.extra_info["ops_per_s"] = round(ops_per_round / mean, 1)
+        benchmark.extra_info["MB_per_s"] = round(ops_per_round * self.blob_size / mean / 1e6, 1)
+
+    def test_bench_put(self, store: BlobStore, benchmark: pytest.FixtureRequest) -> None:
+        data = os.urandom(self.blob_size)
+        keys: list[str] = []
+
+        def fresh_key() -> tuple[tuple[str, bytes], dict[str, object]]:
+            keys.append(random_key())  # a new key per round: a repeated put is a no-op
+            return (keys[-1], data), {}
+
+        benchmark.pedantic(store.put, setup=fresh_key, rounds=self.rounds)
+        self._report(benchmark, 1)
+        assert store.get(keys[-1]) == data
+        assert store.stat(keys[0]).size == self.blob_size
+
+    def test_bench_get(self, store: BlobStore, benchmark: pytest.FixtureRequest) -> None:
+        blobs = {k: os.urandom(self.blob_size) for k in random_keys(8)}
+        for k, v in blobs.items():
+            store.put(k, v)
+        order = list(blobs) * (self.rounds // len(blobs) + 1)
+        asked: list[str] = []
+
+        def next_key() -> tuple[tuple[str], dict[str, object]]:
+            asked.append(order[len(asked)])
+            return (asked[-1],), {}
+
+        got = benchmark.pedantic(store.get, setup=next_key, rounds=self.rounds)
+        self._report(benchmark, 1)
+        assert got == blobs[asked[-1]]
+
+    def test_bench_put_and_flush_a_batch(self, store: BlobStore,
+                                         benchmark: pytest.FixtureRequest) -> None:
+        data = os.urandom(self.blob_size)
+        batches: list[list[str]] = []
+
+        def fresh_batch() -> tuple[tuple[list[str]], dict[str, object]]:
+            batches.append(random_keys(self.batch))
+            return (batches[-1],), {}
+
+        def put_and_flush(keys: list[str]) -> None:
+            for k in keys:
+                store.put(k, data)
+            store.flush(keys)
+
+        benchmark.pedantic(put_and_flush, setup=fresh_batch,
+                           rounds=max(1, self.rounds // self.batch))
+        self._report(benchmark, self.batch)
+        assert all(store.get(k) == data for k in batches[-1])
