@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from stores.base import BlobInfo, BlobStore
 from stores.errors import BlobNotFound
@@ -296,14 +297,14 @@ class StoreBenchmark:
     def store(self) -> BlobStore:
         raise NotImplementedError("a backend benchmark class must provide a `store` fixture")
 
-    def _report(self, benchmark: pytest.FixtureRequest, ops_per_round: int) -> None:
+    def _report(self, benchmark: BenchmarkFixture, ops_per_round: int) -> None:
         if benchmark.stats is None:  # benchmarking disabled: nothing was timed
             return
         mean = benchmark.stats.stats.mean
         benchmark.extra_info["ops_per_s"] = round(ops_per_round / mean, 1)
         benchmark.extra_info["MB_per_s"] = round(ops_per_round * self.blob_size / mean / 1e6, 1)
 
-    def test_bench_put(self, store: BlobStore, benchmark: pytest.FixtureRequest) -> None:
+    def test_bench_put(self, store: BlobStore, benchmark: BenchmarkFixture) -> None:
         data = os.urandom(self.blob_size)
         keys: list[str] = []
 
@@ -316,7 +317,7 @@ class StoreBenchmark:
         assert store.get(keys[-1]) == data
         assert store.stat(keys[0]).size == self.blob_size
 
-    def test_bench_get(self, store: BlobStore, benchmark: pytest.FixtureRequest) -> None:
+    def test_bench_get(self, store: BlobStore, benchmark: BenchmarkFixture) -> None:
         blobs = {k: os.urandom(self.blob_size) for k in random_keys(8)}
         for k, v in blobs.items():
             store.put(k, v)
@@ -332,7 +333,7 @@ class StoreBenchmark:
         assert got == blobs[asked[-1]]
 
     def test_bench_put_and_flush_a_batch(self, store: BlobStore,
-                                         benchmark: pytest.FixtureRequest) -> None:
+                                         benchmark: BenchmarkFixture) -> None:
         data = os.urandom(self.blob_size)
         batches: list[list[str]] = []
 

@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -35,7 +35,7 @@ def all_files(root: Path) -> list[Path]:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[callable]:
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     """mount(options) -> mount point of a fresh tmpfs; unmounted after the test."""
     mounted: list[Path] = []
 
@@ -114,7 +114,7 @@ def test_listing_after_a_key_does_not_open_fan_out_dirs_before_it(
 # -- full disk -----------------------------------------------------------------------------
 
 
-def test_a_full_filesystem_raises_storage_full_and_leaves_no_temp(tmpfs: callable) -> None:
+def test_a_full_filesystem_raises_storage_full_and_leaves_no_temp(tmpfs: Callable[[str], Path]) -> None:
     root = tmpfs("size=256k")
     store = FilesystemStore(root)
     key = random_key()
@@ -172,7 +172,7 @@ def test_a_root_that_cannot_be_created_starts_read_only(
         store.put(random_key(), b"x")
 
 
-def test_a_read_only_mount_serves_reads_and_refuses_new_blobs(tmpfs: callable) -> None:
+def test_a_read_only_mount_serves_reads_and_refuses_new_blobs(tmpfs: Callable[[str], Path]) -> None:
     root = tmpfs("size=1m")
     key = random_key()
     FilesystemStore(root).put(key, b"kept")
@@ -226,3 +226,17 @@ def test_flush_of_a_key_that_was_never_put_raises_blob_not_found(tmp_path: Path)
 def test_an_unknown_fsync_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fsync"):
         FilesystemStore(tmp_path, fsync="sometimes")
+
+
+# -- chosen by configuration ---------------------------------------------------------------
+
+
+def test_build_store_gives_the_filesystem_store_its_dir_and_policy(tmp_path: Path) -> None:
+    from cas_glance.config import Config
+    from stores.registry import build_store
+
+    store = build_store(Config(data_dir=tmp_path, fsync="always"))
+    assert isinstance(store, FilesystemStore)
+    assert (store.root, store.fsync) == (tmp_path / "blobs", "always")
+    other = build_store(Config(data_dir=tmp_path, filesystem_store_datadir=tmp_path / "elsewhere"))
+    assert other.root == tmp_path / "elsewhere"

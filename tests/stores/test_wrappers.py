@@ -170,3 +170,30 @@ def test_failing_disarm_and_arm() -> None:
 def test_failing_refuses_a_pattern_it_cannot_follow(faults: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         FailingStore(MemoryStore(), faults)
+
+
+# -- build_store wraps remote stores -------------------------------------------------------
+
+
+def test_build_store_wraps_s3_and_swift_in_retries_and_logs_no_secret(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+    import logging
+
+    from cas_glance.config import Config, S3Config, SwiftConfig
+    from stores.registry import build_store
+
+    cfg = Config(s3=S3Config(host="http://user:pw-in-url@127.0.0.1:9", access_key="AK",
+                             secret_key="s3-secret-value"),
+                 swift=SwiftConfig(auth_address="http://127.0.0.1:9/auth/v1.0", user="t:u",
+                                   key="swift-secret-value", auth_version="1"))
+    with caplog.at_level(logging.INFO, logger="stores.registry"):
+        for name in ("s3", "swift"):
+            store = build_store(dataclasses.replace(cfg, default_store=name))
+            assert isinstance(store, RetryingStore) and store.name == name
+            store.close()
+    assert "127.0.0.1:9" in caplog.text
+    for secret in ("pw-in-url", "s3-secret-value", "swift-secret-value"):
+        assert secret not in caplog.text
+    with pytest.raises(ValueError, match="default_store"):
+        build_store(dataclasses.replace(cfg, default_store="nfs"))
