@@ -1,8 +1,8 @@
-"""Make the repository root importable for the store tests.
+"""Make `tests.stores.contract` importable for the store test modules.
 
-pytest's default import mode puts only the test file's own directory on sys.path, and the
-project is not installed into the venv; the store packages (`stores`, `tests.stores.contract`)
-are imported from the checkout. Redundant (and harmless) once pyproject sets `pythonpath`.
+pytest's default import mode puts only a test file's own directory on sys.path, and the
+editable install exposes the project packages but not `tests`. Redundant (and harmless) when
+tests/conftest.py or pyproject's `pythonpath` already puts the checkout on sys.path.
 """
 import sys
 from pathlib import Path

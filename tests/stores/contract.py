@@ -14,6 +14,9 @@ Invariants checked (see stores/base.py for the contract itself): round trips of 
 idempotent put and delete, BlobNotFound for missing keys, sorted and resumable listings,
 ValueError for keys that are not 64 lower-case hex digits, thread safety, close twice.
 
+`StoreBenchmark` (at the end) is the benchmark half: the same put/get/flush timings for any
+backend, subclassed with the same `store` fixture (see bench/test_stores.py).
+
 The suite is sized for remote backends (~5-10 ms per request on loopback): one class run stays
 well under 2000 requests. Backends tune `many_keys` (e.g. above their listing page size) and
 `threads` as class attributes, never by editing a test.
