@@ -87,8 +87,9 @@ PyDoc_STRVAR(gear_table_doc,
 "The 256 gear values compiled into the kernel (for tests and the params id).");
 
 static PyObject *
-fastcdc_gear_table(PyObject *self, PyObject *unused)
+py_gear_table(PyObject *self, PyObject *unused)
 {
+    const uint64_t *gear = fastcdc_gear_table();
     PyObject *t;
     int i;
 
@@ -98,7 +99,7 @@ fastcdc_gear_table(PyObject *self, PyObject *unused)
     if (t == NULL)
         return NULL;
     for (i = 0; i < 256; i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(fastcdc_gear[i]);
+        PyObject *v = PyLong_FromUnsignedLongLong(gear[i]);
         if (v == NULL) {
             Py_DECREF(t);
             return NULL;
@@ -110,7 +111,7 @@ fastcdc_gear_table(PyObject *self, PyObject *unused)
 
 static PyMethodDef fastcdc_methods[] = {
     {"cut", fastcdc_cut, METH_VARARGS, cut_doc},
-    {"gear_table", fastcdc_gear_table, METH_NOARGS, gear_table_doc},
+    {"gear_table", py_gear_table, METH_NOARGS, gear_table_doc},
     {NULL, NULL, 0, NULL},
 };
 

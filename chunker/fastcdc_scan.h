@@ -29,7 +29,7 @@ typedef struct {
 } fastcdc_params;
 
 /* The 256-entry gear table (splitmix64, see fastcdc_scan.c). */
-extern const uint64_t fastcdc_gear[256];
+const uint64_t *fastcdc_gear_table(void);
 
 /*
  * Length of the chunk starting at buf[0], in 1..len for len >= 1 (0 for 0).
