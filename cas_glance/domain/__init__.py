@@ -1,0 +1,16 @@
+"""The pure domain layer of cas-glance: Glance v2 rules over plain dict records, no I/O.
+
+Modules: ``context`` (RequestContext), ``status`` (the transition table), ``schemas`` (the
+served JSON schemas and the validator), ``keys`` (key vocabulary), ``image`` (create, API view,
+tags; re-exports ``access`` and ``lifecycle``), ``patch`` (JSON-patch), ``query`` and
+``filters`` (list parsing, selection, paging links), ``formats`` (disk image header probing).
+
+Interface notes beyond the brief (all additive; no signature was changed):
+* ``image.finish_upload`` takes an optional ``virtual_size=`` keyword (default: ``size`` for
+  raw/iso, else None).
+* ``image.is_visible`` is False for ``pending_delete``/``deleted`` records (the API's 404).
+* ``image.ensure_can_modify(record, ctx)``: owner-or-admin check (403); ``apply_patch`` and
+  ``mark_deleted`` call it themselves; the API should call it before upload, stage and tags.
+* ``lifecycle`` also has ``stage``, ``revert_stage``, ``begin_import``, ``finish_import``,
+  ``fail_import``, ``scrub`` and ``restore``.
+"""
