@@ -25,7 +25,7 @@ FULL: dict[str, object] = {
 }
 
 QUICK: dict[str, object] = {
-    "size": 48 * MIB,
+    "size": 32 * MIB,
     "repeat": 1,
     "series_base": 32 * MIB,
     "snapshots": 3,
