@@ -9,9 +9,10 @@ virtual_size) are set only on the way to ``active`` and cleared whenever the ima
 """
 from __future__ import annotations
 
+from cas_glance.domain.access import ensure_can_modify
 from cas_glance.domain.context import RequestContext
 from cas_glance.domain.status import (
-    ACTIVE, DATA_STATUSES, DEACTIVATED, GONE_STATUSES, QUEUED, SAVING, transition,
+    ACTIVE, DATA_STATUSES, GONE_STATUSES, QUEUED, SAVING, transition,
 )
 from cas_glance.errors import BadRequest, Conflict, Forbidden, Gone, InvalidTransition, NotFound
 
@@ -62,12 +63,13 @@ def revert_upload(record: dict, now: str) -> dict:
 
 
 def mark_deleted(record: dict, ctx: RequestContext, *, delayed: bool, now: str) -> dict:
-    """DELETE: ``Forbidden`` when protected, ``NotFound`` when already gone. With ``delayed``
+    """DELETE: ``Forbidden`` for a caller who is neither admin nor owner, or when protected; ``NotFound`` when already gone. With ``delayed``
     and data present (active/deactivated) the image becomes ``pending_delete`` and keeps its
     data fields for a restore; otherwise ``deleted``. Sets ``deleted_at``."""
     status = record.get("status")
     if status in GONE_STATUSES:
         raise NotFound(f"Image {record.get('id')} not found.")
+    ensure_can_modify(record, ctx)
     if record.get("protected"):
         raise Forbidden(f"Image {record.get('id')} is protected and cannot be deleted.")
     event = "delayed_delete" if delayed and status in DATA_STATUSES else "delete"
@@ -168,5 +170,5 @@ def fail_import(record: dict, now: str) -> dict:
 __all__ = [
     "begin_upload", "finish_upload", "revert_upload", "mark_deleted", "scrub", "restore",
     "deactivate", "reactivate", "stage", "revert_stage", "begin_import", "finish_import",
-    "fail_import", "require_formats", "DEACTIVATED",
+    "fail_import", "require_formats",
 ]
