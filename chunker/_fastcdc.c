@@ -121,6 +121,10 @@ static struct PyModuleDef fastcdc_module = {
     "Native FastCDC cut-point scanner (see chunker/fastcdc_scan.c).",
     -1,
     fastcdc_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC

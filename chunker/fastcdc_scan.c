@@ -20,8 +20,8 @@
  * against the generator.  Never change it: cuts would move and new uploads
  * would stop deduplicating against everything stored.
  *
- * static (not exported) on purpose: an exported table would be reached
- * through the GOT in a shared library, which measured ~20% slower.
+ * static so the kernel addresses it directly rather than through the
+ * shared library's GOT; the binding reads it via fastcdc_gear_table().
  */
 static const uint64_t fastcdc_gear[256] = {
     0xd4bdf2177167bdadULL, 0x38e97d0b1667db8cULL, 0x1644eb59a9746806ULL, 0xd997f2b7c6fc4355ULL,
@@ -87,7 +87,8 @@ static const uint64_t fastcdc_gear[256] = {
     0xba828fbfeac74d26ULL, 0x32744ec4e10242c2ULL, 0xb0efd6213260817aULL, 0xd2080e448dd079bfULL,
     0x1a99f5e78b6951e3ULL, 0xc6aea3adc5a7376eULL, 0x0f380f81f9411070ULL, 0xfbbc341ed3a61409ULL,
     0x34a572bc4d392e0dULL, 0xcd396bc9d5e00a96ULL, 0x3a507a7b4e782666ULL, 0x97e8ea29ddb2ed2bULL,
-    0x4a83cfab2ab69f01ULL, 0xe401d3f7c9260b84ULL, 0xc4f993b77766faeeULL, 0xfbb979d11ebd1a21ULL,};
+    0x4a83cfab2ab69f01ULL, 0xe401d3f7c9260b84ULL, 0xc4f993b77766faeeULL, 0xfbb979d11ebd1a21ULL,
+};
 
 const uint64_t *fastcdc_gear_table(void)
 {

@@ -119,7 +119,8 @@ GEAR = (
     0xba828fbfeac74d26, 0x32744ec4e10242c2, 0xb0efd6213260817a, 0xd2080e448dd079bf,
     0x1a99f5e78b6951e3, 0xc6aea3adc5a7376e, 0x0f380f81f9411070, 0xfbbc341ed3a61409,
     0x34a572bc4d392e0d, 0xcd396bc9d5e00a96, 0x3a507a7b4e782666, 0x97e8ea29ddb2ed2b,
-    0x4a83cfab2ab69f01, 0xe401d3f7c9260b84, 0xc4f993b77766faee, 0xfbb979d11ebd1a21,)
+    0x4a83cfab2ab69f01, 0xe401d3f7c9260b84, 0xc4f993b77766faee, 0xfbb979d11ebd1a21,
+)
 
 
 def masks(avg_size: int) -> tuple[int, int]:
