@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -23,6 +24,9 @@ from cas_glance.config import Config
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get after SIGTERM before cancellation
+# Not a config key (config.py is frozen and shared): an environment override for tests and
+# for operators whose systemd TimeoutStopSec is shorter than the default.
+GRACE_ENV = "CAS_GLANCE_SHUTDOWN_GRACE"
 
 
 def _describe(cfg: Config) -> str:
@@ -67,15 +71,16 @@ async def run(cfg: Config, *, stop: asyncio.Event | None = None,
 
 def serve(cfg: Config) -> int:
     """Entry point for `cas-glance serve`; returns the process exit status."""
+    grace = float(os.environ.get(GRACE_ENV) or SHUTDOWN_GRACE)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a declared dependency on Linux
         uvloop = None
     try:
         if uvloop is not None:
-            uvloop.run(run(cfg))
+            uvloop.run(run(cfg, shutdown_grace=grace))
         else:
-            asyncio.run(run(cfg))
+            asyncio.run(run(cfg, shutdown_grace=grace))
     except OSError as exc:  # typically the port is taken
         log.error("cas-glance: cannot serve on %s:%d: %s", cfg.host, cfg.port, exc)
         return 1
