@@ -4,12 +4,12 @@ Invariants: the sort spec always ends in ``created_at`` and ``id`` (ids are uniq
 order is total and a marker position is unambiguous; NULL sorts before every value when
 ascending (MySQL's rule, which Glance inherits).
 
-Performance (10,000 records must page in a few ms): the common case (one direction, small
-page) computes only the primary field of every record, takes the page's threshold with a heap
-and sorts the few candidates at or above it by the full key. When that does not narrow things
-down (many ties on the primary field, large pages) or directions are mixed, every field is
-turned into integer ranks (descending fields reversed) folded into one integer per record, so
-the final sort compares plain ints.
+Performance (10,000 records must page in a few ms). The default order (a never-NULL primary
+field, one direction) reads only the primary field of every record, takes the page's
+threshold with a heap and sorts the few candidates at or above it by the full key. Otherwise
+(nullable primary, mixed directions, or too many ties) the primary field becomes integer ranks
+(reversed for desc) that select the candidates the same way, and the candidates are ordered by
+all fields' ranks folded into one int each, so the final sort compares plain ints.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def page(matching: list[dict], sort: Sort, limit: int, marker: dict | None) -> l
     if limit <= 0 or not matching:
         return []
     directions = {d for _, d in sort}
-    if len(directions) == 1:
+    if len(directions) == 1 and sort[0][0] in NON_NULL:
         found = _page_threshold(matching, sort, limit, marker, "desc" in directions)
         if found is not None:
             return found
@@ -103,18 +103,36 @@ def _ranks(pool: list[dict], name: str, desc: bool) -> tuple[list[int], int]:
 
 def _page_ranked(matching: list[dict], sort: Sort, limit: int,
                  marker: dict | None) -> list[dict]:
-    """Any directions: fold per-field ranks into one int per record, then pick the page."""
+    """Any directions: narrow to the candidates whose primary rank can reach the page, then
+    order those fully by folded ranks."""
     pool = matching
     if marker is not None and not any(r is marker for r in matching):
         pool = [*matching, marker]
-    combined = [0] * len(pool)
-    for name, direction in sort:
-        ranks, width = _ranks(pool, name, direction == "desc")
-        combined = [c * width + x for c, x in zip(combined, ranks)]
-        if len(set(combined)) == len(pool):
-            break  # already a total order: later fields cannot change it
-    indices: Any = range(len(pool))
+    name, direction = sort[0]
+    primary, _ = _ranks(pool, name, direction == "desc")
+    idx: list[int] = list(range(len(pool)))
+    ties = 0
     if marker is not None:
         at = next(i for i, r in enumerate(pool) if r is marker)
-        indices = [i for i in indices if combined[i] > combined[at]]
-    return [pool[i] for i in heapq.nsmallest(limit, indices, key=combined.__getitem__)]
+        low = primary[at]
+        idx = [i for i in idx if primary[i] >= low]
+        ties = sum(1 for i in idx if primary[i] == low)
+    need = limit + ties
+    if need * 8 < len(idx):
+        threshold = heapq.nsmallest(need, [primary[i] for i in idx])[-1]
+        idx = [i for i in idx if primary[i] <= threshold]
+    ordered = full_order([pool[i] for i in idx], sort)
+    if marker is not None:
+        ordered = ordered[next(i for i, r in enumerate(ordered) if r is marker) + 1:]
+    return ordered[:limit]
+
+
+def full_order(records: list[dict], sort: Sort) -> list[dict]:
+    """``records`` in ``sort`` order: per-field ranks folded into one int each, one int sort."""
+    combined = [0] * len(records)
+    for name, direction in sort:
+        ranks, width = _ranks(records, name, direction == "desc")
+        combined = [c * width + x for c, x in zip(combined, ranks)]
+        if len(set(combined)) == len(records):
+            break  # already a total order: later fields cannot change it
+    return [records[i] for i in sorted(range(len(records)), key=combined.__getitem__)]
