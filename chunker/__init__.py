@@ -12,8 +12,9 @@ Invariants:
 * A ``StreamChunker`` cuts exactly where ``chunk_lengths`` cuts on the
   concatenation of everything fed, whatever the feed sizes: it only cuts
   while it holds at least ``max_size`` bytes (a cut never looks further
-  ahead than that), and cuts the rest on ``finish()``.  It holds at most
-  about ``max_size`` plus one fed block.
+  ahead than that), and cuts the rest on ``finish()``.  Its buffer is
+  allocated once, 4 * ``max_size`` (at most 2 * ``max_size`` + 4 MiB),
+  whatever the feed sizes.
 * ``Chunker.params()`` identifies the cut rule.  It is recorded in the index:
   any change that can move a cut must change it, since moved cuts silently
   end deduplication against everything already stored.
@@ -112,49 +113,93 @@ class Chunker:
 class StreamChunker:
     """Incremental chunking of data arriving in blocks of any size.
 
+    Pending bytes (fewer than ``max_size`` between calls) live in one
+    bytearray allocated once per stream and never resized: bytes are copied
+    in, scanned in place, and copied out once into each chunk.  A fed block
+    of ``max_size`` bytes or more is mostly cut where it lies, without
+    copying it into the buffer first.
+
     Not thread-safe itself (one stream per upload), but the scan releases
     the GIL, so streams in different threads cut in parallel.
     """
 
-    __slots__ = ("_chunker", "_buf", "_finished")
+    __slots__ = ("_chunker", "_buf", "_start", "_end", "_finished")
 
     def __init__(self, chunker: Chunker) -> None:
         self._chunker = chunker
-        # Unconsumed bytes.  Deleting from the front of a bytearray is cheap
-        # in CPython (it moves a start pointer), so the tail is not copied.
-        self._buf = bytearray()
+        self._buf = bytearray()  # allocated by the first feed
+        self._start = 0  # pending bytes are _buf[_start:_end]
+        self._end = 0
         self._finished = False
-
-    def _take(self, final: bool) -> list[bytes]:
-        buf = self._buf
-        lengths = self._chunker._cut(buf, final)
-        if not lengths:
-            return []
-        chunks = []
-        pos = 0
-        # Slicing a memoryview does not copy; bytes() makes the one copy each
-        # chunk needs to become an independent object the caller owns.
-        with memoryview(buf) as view:
-            for length in lengths:
-                chunks.append(bytes(view[pos:pos + length]))
-                pos += length
-        del buf[:pos]
-        return chunks
 
     def feed(self, data) -> list[bytes]:
         """Add ``data``; return the chunks that are now settled (maybe none)."""
         if self._finished:
             raise ValueError("feed() after finish()")
-        self._buf += data
-        if len(self._buf) < self._chunker.max_size:
-            return []
-        return self._take(False)
+        max_size = self._chunker.max_size
+        with memoryview(data) as raw, raw.cast("B") as view:
+            # Pending + at most max_size new bytes settle every chunk that
+            # starts among the pending bytes.
+            head = min(len(view), max_size)
+            self._append(view[:head])
+            chunks = self._cut_pending(final=False)
+            if head == len(view):
+                return chunks
+            # The rest of the pending bytes are the end of the head, so the
+            # next chunk starts at view[start]: cut the block where it lies
+            # and keep only its unsettled tail (< max_size bytes).
+            start = head - (self._end - self._start)
+            self._start = self._end = 0
+            rest = view[start:]
+            more, used = _slice(rest, self._chunker._cut(rest, False))
+            self._append(rest[used:])
+            return chunks + more
 
     def finish(self) -> list[bytes]:
         """Cut and return everything still held; the stream is then closed."""
         if self._finished:
             raise ValueError("finish() called twice")
         self._finished = True
-        chunks = self._take(True)
+        chunks = self._cut_pending(final=True)
         self._buf = bytearray()
         return chunks
+
+    def _append(self, src: memoryview) -> None:
+        """Copy src after the pending bytes, compacting or allocating first."""
+        n = len(src)
+        buf = self._buf
+        if self._end + n > len(buf):
+            if not buf:
+                # Pending (< max_size) plus one head (<= max_size) always
+                # fits in 2 * max_size; the slack makes compaction rare.
+                max_size = self._chunker.max_size
+                self._buf = buf = bytearray(2 * max_size + min(2 * max_size, 4 << 20))
+            pending = self._end - self._start
+            # Move the pending bytes to the front.  Via a bytes copy: the
+            # regions may overlap and slice assignment does not promise
+            # memmove semantics.
+            with memoryview(buf) as v:
+                buf[:pending] = bytes(v[self._start:self._end])
+            self._start, self._end = 0, pending
+        buf[self._end:self._end + n] = src
+        self._end += n
+
+    def _cut_pending(self, final: bool) -> list[bytes]:
+        with memoryview(self._buf) as v, v[self._start:self._end] as pending:
+            chunks, used = _slice(pending, self._chunker._cut(pending, final))
+        self._start += used
+        if self._start == self._end:
+            self._start = self._end = 0
+        return chunks
+
+
+def _slice(view: memoryview, lengths: list[int]) -> tuple[list[bytes], int]:
+    """Copy consecutive chunks of the given lengths out of view; return them
+    and their total length.  Slicing a memoryview does not copy; bytes()
+    makes the one copy that turns each chunk into an object the caller owns."""
+    chunks = []
+    pos = 0
+    for length in lengths:
+        chunks.append(bytes(view[pos:pos + length]))
+        pos += length
+    return chunks, pos
