@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--data-dir", type=Path, metavar="DIR", help="remote server's store (stored bytes)")
     srv.add_argument("--work-dir", type=Path, metavar="DIR", help="where local servers keep data")
     srv.add_argument("--keep", action="store_true", help="keep local servers' data dirs")
+    srv.add_argument("--server-config", type=Path, metavar="INI", help="local server's --config")
     run = p.add_argument_group("workload")
     run.add_argument("--quick", action="store_true", help="small sizes for CI smoke runs")
     run.add_argument("--phases", type=phases_arg, default=PHASES, help=f"subset of {','.join(PHASES)}")
@@ -104,7 +105,8 @@ def resolve(args: argparse.Namespace) -> Settings:
 async def open_target(settings: Settings, factory: ClientFactory) -> AsyncIterator[Target]:
     """A fresh local server, or the given endpoint."""
     if settings.local:
-        async with local_server(factory, settings.work_dir, settings.keep) as target:
+        async with local_server(factory, settings.work_dir, settings.keep,
+                                settings.server_config) as target:
             yield target
     else:
         assert settings.endpoint is not None

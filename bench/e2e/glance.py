@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Callable
 import aiohttp
 
 OCTET = "application/octet-stream"
-_READ_BUFSIZE = 1 << 22
+_READ_BUFSIZE = 1 << 18
 
 
 class GlanceError(RuntimeError):

@@ -5,10 +5,12 @@ process (and of children it has waited for), taken before and after. Peak RSS is
 of two readings: a sampler thread reading RSS every ~50 ms, and the kernel's VmHWM (lifetime
 high-water mark) when it rose during the phase, which catches spikes between samples.
 
-With no pid (a remote endpoint) every figure is None.
+With no pid (a remote endpoint) the server figures are None. The client's own CPU seconds
+(this process, all threads) are always recorded, to show the client is not the bottleneck.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +26,7 @@ class Usage:
 
     cpu_s: float | None
     peak_rss: int | None
+    client_cpu_s: float | None = None
 
     @property
     def peak_rss_mib(self) -> float | None:
@@ -40,6 +43,11 @@ def read_vmhwm(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def _cpu_seconds(proc: psutil.Process) -> float:
@@ -59,6 +67,7 @@ class Monitor:
         self._peak = 0
         self._cpu0 = 0.0
         self._hwm0: int | None = None
+        self._client0 = 0.0
 
     def _sample(self) -> None:
         assert self._proc is not None
@@ -70,6 +79,7 @@ class Monitor:
             self._stop.wait(_INTERVAL)
 
     def __enter__(self) -> "Monitor":
+        self._client0 = _own_cpu_seconds()
         if self._proc is None:
             return self
         self._cpu0 = _cpu_seconds(self._proc)
@@ -85,6 +95,8 @@ class Monitor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        client = _own_cpu_seconds() - self._client0
+        self.usage = Usage(None, None, client)
         if self._proc is None or self._thread is None:
             return
         self._stop.set()
@@ -97,4 +109,4 @@ class Monitor:
         hwm1 = read_vmhwm(self._proc.pid)
         if hwm1 is not None and self._hwm0 is not None and hwm1 > self._hwm0:
             self._peak = max(self._peak, hwm1)
-        self.usage = Usage(cpu_s=cpu, peak_rss=self._peak)
+        self.usage = Usage(cpu_s=cpu, peak_rss=self._peak, client_cpu_s=client)

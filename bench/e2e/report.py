@@ -56,6 +56,10 @@ def _series_figures(key: str, what: str, optional: bool) -> list[Figure]:
         Figure((key, "stored_bytes"), f"{what}: stored", "MiB", server_side=True, optional=optional),
         Figure((key, "ratio"), f"{what}: logical / stored", "x", "1.00 (no dedup)",
                server_side=True, optional=optional),
+        Figure((key, "dedup_ratio"), f"{what}: dedup ratio (engine)", "x", server_side=True,
+               optional=optional),
+        Figure((key, "compression_ratio"), f"{what}: compression ratio (engine)", "x",
+               server_side=True, optional=optional),
         Figure((key, "median_mib_s"), f"{what}: ingest, median per image", "MiB/s", optional=optional),
     ]
 
@@ -76,6 +80,8 @@ FIGURES: list[Figure] = [
     Figure(("upload_chunked", "server_cpu_s_per_gib"), "server CPU per GiB, upload (chunked)",
            "s", "3.1–3.8", server_side=True),
     Figure(("download", "server_cpu_s_per_gib"), "server CPU per GiB, download", "s", server_side=True),
+    Figure(("upload_content_length", "client_cpu_s_per_gib"), "client CPU per GiB, upload (C-L)", "s"),
+    Figure(("download", "client_cpu_s_per_gib"), "client CPU per GiB, download", "s"),
     Figure(("concurrent", "aggregate_mib_s"), "{n} concurrent uploads of {each}: aggregate", "MiB/s",
            "~200", (">=", 1.8 * 200), _full_concurrency),
     Figure(("concurrent", "p50_s"), "{n} concurrent uploads: p50 per upload", "s"),

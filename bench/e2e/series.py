@@ -68,7 +68,9 @@ async def ingest_series(target: Target, items: Iterable[Item], count: int, total
 def _summary(images: list[dict[str, Any]], stats: StoreStats | None) -> dict[str, Any]:
     last = images[-1]
     seconds = sum(i["seconds"] for i in images)
+    raw = stats.raw if stats and stats.raw else {}
     return {"images": len(images), "logical_bytes": last["logical_bytes"],
+            "dedup_ratio": raw.get("dedup_ratio"), "compression_ratio": raw.get("compression_ratio"),
             "stored_bytes": last["stored_bytes"], "ratio": last["ratio"],
             "stored_source": stats.source if stats else "unknown",
             "engine_stats": stats.raw if stats else None,

@@ -126,8 +126,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.asynccontextmanager
 async def local_server(client_factory: "ClientFactory", work_dir: Path | None,
-                       keep: bool = False) -> AsyncIterator[Target]:
-    """Start ``cas-glance serve`` on a fresh temp dir and free port; stop it afterwards."""
+                       keep: bool = False, config: Path | None = None) -> AsyncIterator[Target]:
+    """Start ``cas-glance serve`` on a fresh temp dir and free port; stop it afterwards.
+
+    ``config`` is passed as ``--config`` (an INI with e.g. ``[cas] fsync = never``).
+    """
     root = Path(tempfile.mkdtemp(prefix="cas-glance-bench-", dir=work_dir))
     data_dir = root / "data"
     data_dir.mkdir()
@@ -135,6 +138,8 @@ async def local_server(client_factory: "ClientFactory", work_dir: Path | None,
     port = free_port()
     cmd = [sys.executable, "-m", "cas_glance.cli", "serve", "--data-dir", str(data_dir),
            "--port", str(port), "--host", "127.0.0.1"]
+    if config is not None:
+        cmd += ["--config", str(config.resolve())]
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
     client = client_factory(f"http://127.0.0.1:{port}", None)

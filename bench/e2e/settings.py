@@ -64,6 +64,7 @@ class Settings:
     plot_path: Path | None = None
     work_dir: Path | None = None
     keep: bool = False
+    server_config: Path | None = None
 
     @property
     def local(self) -> bool:

@@ -65,8 +65,9 @@ async def _counted(body: AsyncIterator[bytearray], progress: Progress) -> AsyncI
 def _usage_fields(monitor: Monitor, nbytes: int) -> dict[str, float | None]:
     usage = monitor.usage
     per_gib = None if usage.cpu_s is None else usage.cpu_s / (nbytes / GIB)
+    client = None if usage.client_cpu_s is None else usage.client_cpu_s / (nbytes / GIB)
     return {"server_cpu_s": usage.cpu_s, "server_cpu_s_per_gib": per_gib,
-            "server_peak_rss_mib": usage.peak_rss_mib}
+            "server_peak_rss_mib": usage.peak_rss_mib, "client_cpu_s_per_gib": client}
 
 
 async def upload_one(target: Target, src: RandomSource, size: int, chunked: bool,
@@ -121,12 +122,14 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     cpu = [s["server_cpu_s"] for s in samples if s["server_cpu_s"] is not None]
     per_gib = [s["server_cpu_s_per_gib"] for s in samples if s["server_cpu_s_per_gib"] is not None]
     rss = [s["server_peak_rss_mib"] for s in samples if s["server_peak_rss_mib"] is not None]
+    client = [s["client_cpu_s_per_gib"] for s in samples if s["client_cpu_s_per_gib"] is not None]
     return {"mib_s": median([s["mib_s"] for s in samples]),
             "seconds": median([s["seconds"] for s in samples]),
             "bytes": samples[0]["bytes"], "repeats": len(samples),
             "server_cpu_s": median(cpu) if cpu else None,
             "server_cpu_s_per_gib": median(per_gib) if per_gib else None,
             "server_peak_rss_mib": max(rss) if rss else None,
+            "client_cpu_s_per_gib": median(client) if client else None,
             "samples": samples}
 
 
