@@ -27,6 +27,7 @@ DISK_FORMATS = (
 )
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 MAX_KEY_LENGTH = 255
+MAX_DB_INT = 2**31 - 1  # Glance stores min_disk/min_ram as 32-bit integers
 
 #: Well-known operator properties (Glance's schema-image.json set plus common hw_* keys).
 OPERATOR_EXTRAS: dict[str, str] = {
@@ -282,15 +283,19 @@ def _object_errors(value: dict, schema: dict, where: str) -> list[str]:
 def check_value(key: str, value: Any) -> None:
     """Validate one image attribute as create/PATCH would; raise ``BadRequest`` on a mismatch.
 
-    Base keys use their own schema; any other key is an extra property whose name is at most
-    255 characters and whose value is a string.
+    Base keys use their own schema (plus Glance's 32-bit bound on ``min_disk``/``min_ram``);
+    any other key is an extra property whose name is 1..255 characters and whose value is a
+    string.
     """
-    if len(key) > MAX_KEY_LENGTH:
-        raise BadRequest(f"Property name is longer than {MAX_KEY_LENGTH} characters: {key[:40]}...")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise BadRequest(f"Property names must be 1 to {MAX_KEY_LENGTH} characters long: "
+                         f"{key[:40]!r}")
     prop = _IMAGE_PROPERTIES.get(key, {"type": "string"})
     errors = schema_errors(value, prop, key)
     if errors:
         raise BadRequest(f"Provided object does not match schema 'image': {errors[0]}")
+    if key in ("min_disk", "min_ram") and value > MAX_DB_INT:
+        raise BadRequest(f"'{key}' value must be <= {MAX_DB_INT}.")
 
 
 def check_image(view: dict) -> list[str]:

@@ -63,7 +63,8 @@ def test_read_only_and_reserved_keys_are_forbidden(key):
     {"min_ram": 1.5}, {"disk_format": "tar"}, {"container_format": "zip"},
     {"tags": "a"}, {"tags": [1]}, {"tags": ["x" * 256]}, {"owner": 5},
     {"extra": 1}, {"extra": None}, {"extra": True}, {"extra": ["a"]}, {"extra": {"a": "b"}},
-    {"k" * 256: "v"}, {"os_distro": 7}, {"id": "not-a-uuid"},
+    {"k" * 256: "v"}, {"": "v"}, {"os_distro": 7}, {"id": "not-a-uuid"},
+    {"min_disk": 2**31}, {"min_ram": 2**31},
 ])
 def test_schema_failures_are_bad_requests(body):
     with pytest.raises(BadRequest):
