@@ -12,6 +12,11 @@ Interface notes beyond the brief (all additive; no signature was changed):
 * ``image.is_visible`` is False for ``pending_delete``/``deleted`` records (the API's 404).
 * ``image.ensure_can_modify(record, ctx)``: owner-or-admin check (403); ``apply_patch`` and
   ``mark_deleted`` call it themselves; the API should call it before upload, stage and tags.
+* ``members`` (new): ``add_member``, ``update_member``, ``remove_member``, ``get_member``,
+  ``list_members``, ``member_view``; records keep ``members: {project: status}`` (as the brief
+  says) plus internal ``member_stamps: {project: [created_at, updated_at]}``.
+* ``formats`` (new): ``check_format(disk_format, container_format, head)`` (415 on mismatch)
+  and ``virtual_size(disk_format, head, size)`` for ``finish_upload(virtual_size=...)``.
 * ``lifecycle`` also has ``stage``, ``revert_stage``, ``begin_import``, ``finish_import``,
   ``fail_import``, ``scrub`` and ``restore``.
 """

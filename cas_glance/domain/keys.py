@@ -40,7 +40,7 @@ PUBLIC_GLANCE_KEYS: frozenset[str] = frozenset(
 )
 
 #: Record keys that never leave the server.
-INTERNAL_KEYS: frozenset[str] = frozenset({"properties", "deleted_at", "members"})
+INTERNAL_KEYS: frozenset[str] = frozenset({"properties", "deleted_at", "members", "member_stamps"})
 
 MAX_PROPERTIES = 128
 MAX_TAGS = 128
