@@ -19,6 +19,7 @@ compares their best rounds; pytest-benchmark's own table (one contender
 after the other) is reported as well.
 """
 
+import hashlib
 import os
 import threading
 import time
@@ -131,10 +132,34 @@ def test_native_two_threads_two_buffers(benchmark, buffers):
     # Wall time here: the point is that the threads overlap.
     t_two, t_one = _head_to_head(run, lambda: chunker.chunk_lengths(buffers[0]))
     ratio = t_two / t_one
+    control = _hashlib_two_thread_ratio(buffers)
     benchmark.extra_info["two_threads_ms"] = round(t_two * 1e3, 1)
     benchmark.extra_info["one_thread_ms"] = round(t_one * 1e3, 1)
     benchmark.extra_info["ratio"] = round(ratio, 2)
+    benchmark.extra_info["hashlib_ratio"] = round(control, 2)
     print(f"two threads on two buffers: {t_two * 1e3:.1f} ms, one thread on one: "
-          f"{t_one * 1e3:.1f} ms, ratio {ratio:.2f}")
+          f"{t_one * 1e3:.1f} ms, ratio {ratio:.2f} (sha256 control: {control:.2f})")
+    if ratio >= 1.5 and control >= 1.5:
+        # Not even hashlib (which releases the GIL) scaled: the second core
+        # is busy with someone else's work, so this run proves nothing.
+        # tests/chunker/test_chunker_stream.py::test_scan_releases_the_gil
+        # still shows the GIL is released.
+        pytest.skip(f"no free second core (sha256 control ratio {control:.2f})")
     # 2.0 would mean the GIL serialised the scans.
     assert ratio < 1.5, "two threads did not run the scan in parallel"
+
+
+def _hashlib_two_thread_ratio(buffers, nbytes=64 << 20):
+    """Same two-threads-versus-one ratio for sha256 (which releases the GIL),
+    as a measure of how much parallelism the machine offers right now."""
+    views = [memoryview(b)[:nbytes] for b in buffers]
+
+    def two():
+        threads = [threading.Thread(target=hashlib.sha256, args=(v,)) for v in views]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    t_two, t_one = _head_to_head(two, lambda: hashlib.sha256(views[0]))
+    return t_two / t_one

@@ -10,9 +10,9 @@ Invariants:
 * ``Chunker.chunk_lengths(buf)`` sums to ``len(buf)``; every chunk but the
   last is longer than ``min_size``; none is longer than ``max_size``.
 * A ``StreamChunker`` cuts exactly where ``chunk_lengths`` cuts on the
-  concatenation of everything fed, whatever the feed sizes: it only cuts
-  while it holds at least ``max_size`` bytes (a cut never looks further
-  ahead than that), and cuts the rest on ``finish()``.  Its buffer is
+  concatenation of everything fed, whatever the feed sizes: it only makes
+  a cut when it has ``max_size`` bytes from the chunk start on (a cut never
+  looks further ahead than that), and cuts the rest on ``finish()``.  Its buffer is
   allocated once, 4 * ``max_size`` (at most 2 * ``max_size`` + 4 MiB),
   whatever the feed sizes.
 * ``Chunker.params()`` identifies the cut rule.  It is recorded in the index:
