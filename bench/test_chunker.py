@@ -30,10 +30,6 @@ from chunker import Chunker
 
 MIN, AVG, MAX = 16384, 65536, 262144
 
-#: Best wall times (seconds) of the pytest-benchmark runs, for the record.
-RESULTS = {}
-
-
 def _enabled(config):
     # Same rule pytest-benchmark itself applies (session.py).
     return config.getoption("benchmark_enable") or not config.getoption("benchmark_disable")
@@ -56,7 +52,6 @@ def _record(benchmark, name, nbytes):
     mbps = nbytes / best / 1e6
     benchmark.extra_info["MB/s"] = round(mbps)
     benchmark.extra_info["bytes"] = nbytes
-    RESULTS[name] = best
     print(f"\n{name}: {nbytes >> 20} MiB in {best * 1e3:.1f} ms = {mbps:.0f} MB/s")
     return best
 
@@ -147,6 +142,23 @@ def test_native_two_threads_two_buffers(benchmark, buffers):
         pytest.skip(f"no free second core (sha256 control ratio {control:.2f})")
     # 2.0 would mean the GIL serialised the scans.
     assert ratio < 1.5, "two threads did not run the scan in parallel"
+
+
+def test_native_stream_1mib_feeds(benchmark, buffers):
+    """What ingest does: feed blocks, get chunk objects (one copy each)."""
+    data = memoryview(buffers[0])
+    chunker = Chunker(MIN, AVG, MAX)
+    block = 1 << 20
+
+    def run():
+        stream = chunker.stream()
+        total = 0
+        for i in range(0, len(data), block):
+            total += sum(map(len, stream.feed(data[i:i + block])))
+        return total + sum(map(len, stream.finish()))
+
+    assert benchmark.pedantic(run, rounds=5, warmup_rounds=1) == len(data)
+    _record(benchmark, "native_stream_1MiB_feeds", len(data))
 
 
 def _hashlib_two_thread_ratio(buffers, nbytes=64 << 20):
