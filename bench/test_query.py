@@ -35,7 +35,8 @@ def build_records(n: int = N, seed: int = 1) -> list[dict]:
                 "container_format": "bare", "os_distro": rnd.choice(["ubuntu", "fedora"]),
                 "visibility": rnd.choice(["public", "private", "shared", "community"]),
                 "owner": f"p{rnd.randrange(10)}", "tags": rnd.sample(["a", "b", "c", "d"], 2)}
-        stamp = f"2026-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        day, hour, minute, second = 1 + i // 86400, i // 3600 % 24, i // 60 % 60, i % 60
+        stamp = f"2026-01-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
         rec = new_image(body, ADMIN, stamp, str(uuid.UUID(int=rnd.getrandbits(128), version=4)))
         rec.update(status=rnd.choice(["active"] * 8 + ["queued", "deleted"]),
                    size=rnd.choice([None, rnd.randrange(1 << 30)]))
@@ -51,7 +52,8 @@ RECORDS = build_records()
 
 def oracle(params: list[tuple[str, str]], ctx: RequestContext) -> list[str]:
     """All matching ids in order, by the slow obvious route."""
-    q = parse_list_query([p for p in params if p[0] not in ("limit", "marker")] + [("limit", "1000")])
+    kept = [p for p in params if p[0] not in ("limit", "marker")]
+    q = parse_list_query([*kept, ("limit", "1000")])
     matching = [r for r in RECORDS if _listed(r, q, ctx)]
     for key, direction in reversed(q.sort):
         matching.sort(key=lambda r: (r[key] is not None, r[key]), reverse=direction == "desc")

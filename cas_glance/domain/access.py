@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from cas_glance.domain.context import RequestContext
 from cas_glance.domain.status import DEACTIVATED, GONE_STATUSES
+from cas_glance.domain.types import Record
 from cas_glance.errors import Forbidden
 
 
-def is_visible(record: dict, ctx: RequestContext) -> bool:
+def is_visible(record: Record, ctx: RequestContext) -> bool:
     """May the caller GET this image by id? (Glance ``is_image_visible``.)
 
     Admin: always. Others: public and community images, images without an owner, their own,
@@ -30,18 +31,19 @@ def is_visible(record: dict, ctx: RequestContext) -> bool:
     )
 
 
-def can_download(record: dict, ctx: RequestContext) -> None:
+def can_download(record: Record, ctx: RequestContext) -> None:
     """Raise ``Forbidden`` when a non-admin asks for a deactivated image's data."""
     if record.get("status") == DEACTIVATED and not ctx.is_admin:
-        raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        raise Forbidden("The requested image has been deactivated. "
+                        "Image data download is forbidden.")
 
 
-def can_modify(record: dict, ctx: RequestContext) -> bool:
+def can_modify(record: Record, ctx: RequestContext) -> bool:
     """True for an admin or the owning project (PATCH, upload, stage, tags, delete)."""
     return ctx.is_admin or ctx.owns(record)
 
 
-def ensure_can_modify(record: dict, ctx: RequestContext) -> None:
+def ensure_can_modify(record: Record, ctx: RequestContext) -> None:
     """Raise ``Forbidden`` unless ``can_modify``; call after the visibility check (404 first)."""
     if not can_modify(record, ctx):
         raise Forbidden("You are not permitted to modify this image.")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cas_glance.domain.types import Record
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -19,10 +21,10 @@ class RequestContext:
     is_admin: bool = True
 
     @classmethod
-    def admin(cls) -> "RequestContext":
+    def admin(cls) -> RequestContext:
         """The noauth default: an admin with no project (images get ``owner: null``)."""
         return cls()
 
-    def owns(self, record: dict) -> bool:
+    def owns(self, record: Record) -> bool:
         """True when the caller's project owns the image (never for a project-less caller)."""
         return self.project_id is not None and record.get("owner") == self.project_id

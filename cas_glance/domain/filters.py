@@ -9,12 +9,14 @@ hold ``created_at``/``updated_at`` as ``YYYY-MM-DDTHH:MM:SSZ`` strings, compared
 from __future__ import annotations
 
 import operator
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
+from cas_glance.domain.types import Record
 from cas_glance.errors import BadRequest
 
-Predicate = Callable[[dict], bool]
+Predicate = Callable[[Record], bool]
 
 TIME_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt, "gte": operator.ge, "eq": operator.eq,
@@ -130,7 +132,7 @@ def parse_iso_threshold(key: str, text: str) -> tuple[str, int]:
     except ValueError:
         raise BadRequest(f"Invalid ISO 8601 time for {key}: {text!r}") from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.strftime("%Y-%m-%dT%H:%M:%S"), moment.microsecond
 
 
@@ -142,7 +144,7 @@ def tags_filter(tags: list[str]) -> Predicate:
 
 def base_exact(key: str, raw: str) -> Predicate:
     """Exact match on any other base key; non-string values compare by their text form."""
-    def match(r: dict) -> bool:
+    def match(r: Record) -> bool:
         value = r.get(key)
         return value == raw if isinstance(value, str) else value is not None and str(value) == raw
     return match

@@ -53,13 +53,13 @@ def virtual_size(disk_format: str | None, head: bytes, size: int) -> int | None:
     if found != disk_format:
         return None
     if found == "qcow2":
-        return struct.unpack_from(">Q", head, 24)[0]
+        return int(struct.unpack_from(">Q", head, 24)[0])
     if found == "vmdk" and head.startswith(VMDK_MAGIC) and len(head) >= 20:
-        return struct.unpack_from("<Q", head, 12)[0] * SECTOR
+        return int(struct.unpack_from("<Q", head, 12)[0]) * SECTOR
     if found == "vhd" and len(head) >= 56:
-        return struct.unpack_from(">Q", head, 48)[0]
+        return int(struct.unpack_from(">Q", head, 48)[0])
     if found == "vdi" and len(head) >= 0x178:
-        return struct.unpack_from("<Q", head, 0x170)[0]
+        return int(struct.unpack_from("<Q", head, 0x170)[0])
     return None
 
 

@@ -15,15 +15,31 @@ from typing import Any
 from cas_glance.domain.access import can_download, can_modify, ensure_can_modify, is_visible
 from cas_glance.domain.context import RequestContext
 from cas_glance.domain.keys import (
-    BASE_KEYS, CONTAINER_FORMATS, CREATE_FORBIDDEN, DISK_FORMATS, INTERNAL_KEYS, MAX_PROPERTIES,
-    MAX_TAG_LENGTH, MAX_TAGS, PUBLIC_GLANCE_KEYS, READ_ONLY, RESERVED, RESERVED_PREFIX,
+    BASE_KEYS,
+    CONTAINER_FORMATS,
+    CREATE_FORBIDDEN,
+    DISK_FORMATS,
+    INTERNAL_KEYS,
+    MAX_PROPERTIES,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    PUBLIC_GLANCE_KEYS,
+    READ_ONLY,
+    RESERVED,
+    RESERVED_PREFIX,
     is_reserved,
 )
 from cas_glance.domain.lifecycle import (
-    begin_upload, deactivate, finish_upload, mark_deleted, reactivate, revert_upload,
+    begin_upload,
+    deactivate,
+    finish_upload,
+    mark_deleted,
+    reactivate,
+    revert_upload,
 )
 from cas_glance.domain.schemas import check_value
 from cas_glance.domain.status import QUEUED
+from cas_glance.domain.types import Record
 from cas_glance.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 
 __all__ = [
@@ -38,7 +54,7 @@ _SETTABLE_BASE = ("name", "visibility", "protected", "os_hidden", "disk_format",
                   "container_format", "min_disk", "min_ram", "owner", "tags")
 
 
-def new_image(body: dict, ctx: RequestContext, now: str, image_id: str) -> dict:
+def new_image(body: Record, ctx: RequestContext, now: str, image_id: str) -> Record:
     """A fresh ``queued`` record from a POST /v2/images body.
 
     Raises ``Forbidden`` for read-only/reserved/``os_glance*`` keys, an owner other than the
@@ -74,7 +90,7 @@ def _check_create_key(key: str) -> None:
         raise Forbidden(f"Attribute '{key}' is {kind}.")
 
 
-def _blank_record(image_id: str, owner: str | None, now: str) -> dict:
+def _blank_record(image_id: str, owner: str | None, now: str) -> Record:
     return {
         "id": image_id, "name": None, "status": QUEUED, "visibility": "shared",
         "protected": False, "os_hidden": False, "checksum": None, "os_hash_algo": None,
@@ -110,7 +126,7 @@ def check_property_count(count: int, before: int) -> None:
         raise PayloadTooLarge(f"Maximum number of image properties exceeded ({MAX_PROPERTIES}).")
 
 
-def to_api(record: dict) -> dict:
+def to_api(record: Record) -> Record:
     """The JSON view of a record: every base key (null when unset), the extras flattened in,
     relative ``self``/``file``/``schema`` links; internal keys and ``os_glance_*`` bookkeeping
     (other than the import outcome keys) are left out."""
@@ -134,7 +150,7 @@ def to_api(record: dict) -> dict:
     return view
 
 
-def add_tag(record: dict, tag: str, now: str) -> dict:
+def add_tag(record: Record, tag: str, now: str) -> Record:
     """Add ``tag`` (idempotent). ``BadRequest`` over 255 characters, ``PayloadTooLarge`` when the
     image would carry more than ``MAX_TAGS`` tags."""
     if not isinstance(tag, str) or not tag:
@@ -149,7 +165,7 @@ def add_tag(record: dict, tag: str, now: str) -> dict:
     return {**record, "tags": [*tags, tag], "updated_at": now}
 
 
-def remove_tag(record: dict, tag: str, now: str) -> dict:
+def remove_tag(record: Record, tag: str, now: str) -> Record:
     """Remove ``tag``; ``NotFound`` when the image does not carry it."""
     tags = list(record.get("tags") or ())
     if tag not in tags:

@@ -12,25 +12,31 @@ from __future__ import annotations
 from cas_glance.domain.access import ensure_can_modify
 from cas_glance.domain.context import RequestContext
 from cas_glance.domain.status import (
-    ACTIVE, DATA_STATUSES, GONE_STATUSES, QUEUED, SAVING, transition,
+    ACTIVE,
+    DATA_STATUSES,
+    GONE_STATUSES,
+    QUEUED,
+    SAVING,
+    transition,
 )
+from cas_glance.domain.types import Record
 from cas_glance.errors import BadRequest, Conflict, Forbidden, Gone, InvalidTransition, NotFound
 
 _DATA_FIELDS = ("size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value")
 
 
-def _cleared(record: dict) -> dict:
+def _cleared(record: Record) -> Record:
     return {**record, **{key: None for key in _DATA_FIELDS}}
 
 
-def require_formats(record: dict) -> None:
+def require_formats(record: Record) -> None:
     """Leaving queued/uploading toward data needs both formats: ``BadRequest`` otherwise."""
     if not record.get("disk_format") or not record.get("container_format"):
         raise BadRequest("Properties disk_format and container_format must be set prior to "
                          "saving data.")
 
 
-def begin_upload(record: dict) -> dict:
+def begin_upload(record: Record) -> Record:
     """queued -> saving for PUT file: ``Conflict`` unless queued, ``BadRequest`` without formats."""
     if record.get("status") != QUEUED:
         raise Conflict(f"Image status must be 'queued' to upload data, not "
@@ -39,8 +45,8 @@ def begin_upload(record: dict) -> dict:
     return {**record, "status": transition(QUEUED, "upload")}
 
 
-def finish_upload(record: dict, *, size: int, checksum: str, os_hash_algo: str,
-                  os_hash_value: str, now: str, virtual_size: int | None = None) -> dict:
+def finish_upload(record: Record, *, size: int, checksum: str, os_hash_algo: str,
+                  os_hash_value: str, now: str, virtual_size: int | None = None) -> Record:
     """saving -> active with the data's size and hashes; ``Gone`` if the image left ``saving``
     (deleted mid-upload). ``virtual_size`` defaults to ``size`` for raw and iso, else unknown."""
     if record.get("status") != SAVING:
@@ -54,7 +60,7 @@ def finish_upload(record: dict, *, size: int, checksum: str, os_hash_algo: str,
     }
 
 
-def revert_upload(record: dict, now: str) -> dict:
+def revert_upload(record: Record, now: str) -> Record:
     """saving -> queued with the data fields cleared, so the upload can be retried; any other
     status (deleted meanwhile, already reverted) is returned unchanged."""
     if record.get("status") != SAVING:
@@ -62,10 +68,11 @@ def revert_upload(record: dict, now: str) -> dict:
     return {**_cleared(record), "status": transition(SAVING, "upload_failed"), "updated_at": now}
 
 
-def mark_deleted(record: dict, ctx: RequestContext, *, delayed: bool, now: str) -> dict:
-    """DELETE: ``Forbidden`` for a caller who is neither admin nor owner, or when protected; ``NotFound`` when already gone. With ``delayed``
-    and data present (active/deactivated) the image becomes ``pending_delete`` and keeps its
-    data fields for a restore; otherwise ``deleted``. Sets ``deleted_at``."""
+def mark_deleted(record: Record, ctx: RequestContext, *, delayed: bool, now: str) -> Record:
+    """DELETE: ``Forbidden`` for a caller who is neither admin nor owner, or when protected;
+    ``NotFound`` when already gone. With ``delayed`` and data present (active/deactivated) the
+    image becomes ``pending_delete`` and keeps its data fields for a restore; otherwise
+    ``deleted``. Sets ``deleted_at``."""
     status = record.get("status")
     if status in GONE_STATUSES:
         raise NotFound(f"Image {record.get('id')} not found.")
@@ -73,25 +80,26 @@ def mark_deleted(record: dict, ctx: RequestContext, *, delayed: bool, now: str) 
     if record.get("protected"):
         raise Forbidden(f"Image {record.get('id')} is protected and cannot be deleted.")
     event = "delayed_delete" if delayed and status in DATA_STATUSES else "delete"
-    return {**record, "status": transition(status, event), "deleted_at": now, "updated_at": now}
+    new_status = transition(str(status), event)
+    return {**record, "status": new_status, "deleted_at": now, "updated_at": now}
 
 
-def scrub(record: dict, now: str) -> dict:
+def scrub(record: Record, now: str) -> Record:
     """pending_delete -> deleted, once the restore window has passed."""
-    return {**record, "status": transition(record.get("status"), "scrub"), "updated_at": now}
+    return {**record, "status": transition(str(record.get("status")), "scrub"), "updated_at": now}
 
 
-def restore(record: dict, now: str) -> dict:
+def restore(record: Record, now: str) -> Record:
     """pending_delete -> active (``glance-scrubber --restore``); clears ``deleted_at``."""
-    new_status = transition(record.get("status"), "restore")
+    new_status = transition(str(record.get("status")), "restore")
     return {**record, "status": new_status, "deleted_at": None, "updated_at": now}
 
 
-def _admin_action(record: dict, ctx: RequestContext, event: str, now: str) -> dict:
+def _admin_action(record: Record, ctx: RequestContext, event: str, now: str) -> Record:
     if not ctx.is_admin:
         raise Forbidden(f"You are not permitted to {event} this image.")
     try:
-        new_status = transition(record.get("status"), event)
+        new_status = transition(str(record.get("status")), event)
     except InvalidTransition:
         raise Forbidden(f"Not allowed to {event} an image in status "
                         f"'{record.get('status')}'.") from None
@@ -100,17 +108,17 @@ def _admin_action(record: dict, ctx: RequestContext, event: str, now: str) -> di
     return {**record, "status": new_status, "updated_at": now}
 
 
-def deactivate(record: dict, ctx: RequestContext, now: str) -> dict:
+def deactivate(record: Record, ctx: RequestContext, now: str) -> Record:
     """active -> deactivated (admin only; a repeat is a no-op; other states 403)."""
     return _admin_action(record, ctx, "deactivate", now)
 
 
-def reactivate(record: dict, ctx: RequestContext, now: str) -> dict:
+def reactivate(record: Record, ctx: RequestContext, now: str) -> Record:
     """deactivated -> active (admin only; a repeat is a no-op; other states 403)."""
     return _admin_action(record, ctx, "reactivate", now)
 
 
-def stage(record: dict, *, size: int, now: str) -> dict:
+def stage(record: Record, *, size: int, now: str) -> Record:
     """PUT stage finished: queued -> uploading with ``size`` set; ``Conflict`` unless queued."""
     if record.get("status") != QUEUED:
         raise Conflict(f"Image status must be 'queued' to stage data, not "
@@ -118,7 +126,7 @@ def stage(record: dict, *, size: int, now: str) -> dict:
     return {**record, "status": transition(QUEUED, "stage"), "size": size, "updated_at": now}
 
 
-def revert_stage(record: dict, now: str) -> dict:
+def revert_stage(record: Record, now: str) -> Record:
     """uploading -> queued (staging failed or its data was discarded); else unchanged."""
     if record.get("status") != "uploading":
         return record
@@ -129,7 +137,7 @@ def revert_stage(record: dict, now: str) -> dict:
 IMPORT_SOURCE = {"glance-direct": "uploading", "web-download": QUEUED, "copy-image": ACTIVE}
 
 
-def begin_import(record: dict, method: str, now: str) -> dict:
+def begin_import(record: Record, method: str, now: str) -> Record:
     """POST import: glance-direct needs ``uploading``, web-download ``queued`` (-> importing);
     copy-image needs ``active`` and keeps it. ``BadRequest`` for an unknown method,
     ``Conflict`` for a wrong state, missing formats, or a held import lock."""
@@ -145,8 +153,8 @@ def begin_import(record: dict, method: str, now: str) -> dict:
     return {**record, "status": transition(record["status"], "import_start"), "updated_at": now}
 
 
-def finish_import(record: dict, *, size: int, checksum: str, os_hash_algo: str,
-                  os_hash_value: str, now: str, virtual_size: int | None = None) -> dict:
+def finish_import(record: Record, *, size: int, checksum: str, os_hash_algo: str,
+                  os_hash_value: str, now: str, virtual_size: int | None = None) -> Record:
     """importing -> active with the imported data's fields; ``Gone`` if it left importing."""
     if record.get("status") != "importing":
         raise Gone("The image was deleted or changed while it was being imported.")
@@ -159,7 +167,7 @@ def finish_import(record: dict, *, size: int, checksum: str, os_hash_algo: str,
     }
 
 
-def fail_import(record: dict, now: str) -> dict:
+def fail_import(record: Record, now: str) -> Record:
     """importing -> queued with data fields cleared; any other status returned unchanged."""
     if record.get("status") != "importing":
         return record

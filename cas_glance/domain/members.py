@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from cas_glance.domain.access import can_modify
 from cas_glance.domain.context import RequestContext
+from cas_glance.domain.types import Record
 from cas_glance.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
@@ -19,21 +20,21 @@ MAX_MEMBERS = 128
 MAX_MEMBER_ID = 255
 
 
-def _require_shared(record: dict) -> None:
+def _require_shared(record: Record) -> None:
     if record.get("visibility") != "shared":
         raise Forbidden("Only shared images have members.")
 
 
-def _require_member(record: dict, member_id: str) -> None:
+def _require_member(record: Record, member_id: str) -> None:
     if member_id not in record.get("members", {}):
         raise NotFound(f"{member_id} is not a member of image {record.get('id')}.")
 
 
-def _with(record: dict, members: dict, stamps: dict, now: str) -> dict:
+def _with(record: Record, members: Record, stamps: Record, now: str) -> Record:
     return {**record, "members": members, "member_stamps": stamps, "updated_at": now}
 
 
-def add_member(record: dict, member_id: object, ctx: RequestContext, now: str) -> dict:
+def add_member(record: Record, member_id: object, ctx: RequestContext, now: str) -> Record:
     """Share with ``member_id`` (status ``pending``). 403 unless shared and the caller may
     modify the image; 400 for a bad id; 409 for a duplicate; 413 over ``MAX_MEMBERS``."""
     _require_shared(record)
@@ -51,8 +52,8 @@ def add_member(record: dict, member_id: object, ctx: RequestContext, now: str) -
     return _with(record, members, stamps, now)
 
 
-def update_member(record: dict, member_id: str, status: object, ctx: RequestContext,
-                  now: str) -> dict:
+def update_member(record: Record, member_id: str, status: object, ctx: RequestContext,
+                  now: str) -> Record:
     """Set the member's status. 403 unless shared and the caller is that member (or an admin
     who does not own the image); 404 for a non-member; 400 for an unknown status."""
     _require_shared(record)
@@ -68,7 +69,7 @@ def update_member(record: dict, member_id: str, status: object, ctx: RequestCont
     return _with(record, members, stamps, now)
 
 
-def remove_member(record: dict, member_id: str, ctx: RequestContext, now: str) -> dict:
+def remove_member(record: Record, member_id: str, ctx: RequestContext, now: str) -> Record:
     """Stop sharing with ``member_id``. 403 unless shared and the caller may modify the
     image; 404 for a non-member."""
     _require_shared(record)
@@ -80,7 +81,7 @@ def remove_member(record: dict, member_id: str, ctx: RequestContext, now: str) -
     return _with(record, members, stamps, now)
 
 
-def member_view(record: dict, member_id: str) -> dict:
+def member_view(record: Record, member_id: str) -> Record:
     """The JSON view of one membership (validates against ``member_schema()``)."""
     created, updated = record.get("member_stamps", {}).get(
         member_id, [record["created_at"], record["updated_at"]])
@@ -91,7 +92,7 @@ def member_view(record: dict, member_id: str) -> dict:
     }
 
 
-def list_members(record: dict, ctx: RequestContext) -> list[dict]:
+def list_members(record: Record, ctx: RequestContext) -> list[Record]:
     """The memberships the caller may see: all for the owner or an admin, else only their
     own. 403 when the image is not shared."""
     _require_shared(record)
@@ -103,7 +104,7 @@ def list_members(record: dict, ctx: RequestContext) -> list[dict]:
     return [member_view(record, m) for m in wanted]
 
 
-def get_member(record: dict, member_id: str, ctx: RequestContext) -> dict:
+def get_member(record: Record, member_id: str, ctx: RequestContext) -> Record:
     """One membership; 404 when it does not exist or the caller may not see it."""
     for view in list_members(record, ctx):
         if view["member_id"] == member_id:

@@ -14,10 +14,14 @@ from typing import Any
 from cas_glance.domain.access import ensure_can_modify
 from cas_glance.domain.context import RequestContext
 from cas_glance.domain.image import (
-    check_property_count, check_owner_change, check_visibility_change, normalize_tags,
+    check_owner_change,
+    check_property_count,
+    check_visibility_change,
+    normalize_tags,
 )
 from cas_glance.domain.keys import BASE_KEYS, READ_ONLY, is_reserved
 from cas_glance.domain.schemas import check_value
+from cas_glance.domain.types import Record
 from cas_glance.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType
 
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
@@ -38,8 +42,8 @@ class Change:
     value: Any = None
 
 
-def apply_patch(record: dict, ops: object, media_type: str, ctx: RequestContext,
-                now: str) -> dict:
+def apply_patch(record: Record, ops: object, media_type: str, ctx: RequestContext,
+                now: str) -> Record:
     """The record after applying ``ops`` (a decoded JSON body) sent as ``media_type``.
 
     Raises ``UnsupportedMediaType`` for another media type; ``BadRequest`` for a malformed
@@ -80,7 +84,7 @@ def decode_patch(ops: object, media_type: str) -> list[Change]:
     return changes
 
 
-def _op_v21(raw: dict) -> tuple[str, Any]:
+def _op_v21(raw: Record) -> tuple[str, Any]:
     op = raw.get("op")
     if op not in OPS:
         raise BadRequest(f"Operations must contain exactly one of {', '.join(OPS)} "
@@ -90,7 +94,7 @@ def _op_v21(raw: dict) -> tuple[str, Any]:
     return op, raw["path"]
 
 
-def _op_v20(raw: dict) -> tuple[str, Any]:
+def _op_v20(raw: Record) -> tuple[str, Any]:
     found = [op for op in OPS if op in raw]
     if len(found) != 1:
         raise BadRequest(f"Operation objects must contain exactly one member named "
@@ -129,7 +133,7 @@ def _check_key(op: str, key: str) -> None:
         raise Forbidden(f"Property {key} may not be removed.")
 
 
-def _apply(new: dict, change: Change, media_type: str, ctx: RequestContext) -> None:
+def _apply(new: Record, change: Change, media_type: str, ctx: RequestContext) -> None:
     key, props = change.key, new["properties"]
     exists = key in BASE_KEYS or key in props
     if change.op == "add" and exists and media_type == PATCH_V20:
@@ -144,7 +148,7 @@ def _apply(new: dict, change: Change, media_type: str, ctx: RequestContext) -> N
         props[key] = change.value
 
 
-def _set_base(new: dict, key: str, value: Any, ctx: RequestContext) -> None:
+def _set_base(new: Record, key: str, value: Any, ctx: RequestContext) -> None:
     if key in _FORMAT_KEYS and new.get("status") not in _FORMAT_STATUSES:
         raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
     if key == "visibility":

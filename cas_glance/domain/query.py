@@ -18,6 +18,7 @@ from cas_glance.domain.context import RequestContext
 from cas_glance.domain.keys import BASE_KEYS
 from cas_glance.domain.sorting import page
 from cas_glance.domain.status import DELETED, KILLED, PENDING_DELETE, STATUSES
+from cas_glance.domain.types import Record
 from cas_glance.errors import BadRequest
 
 DEFAULT_LIMIT = 25
@@ -69,7 +70,7 @@ def _last(grouped: dict[str, list[str]], key: str) -> str | None:
     return values[-1] if values else None
 
 
-def _choice(grouped: dict, key: str, allowed: frozenset[str], default: str | None) -> str | None:
+def _choice(grouped: Record, key: str, allowed: frozenset[str], default: str | None) -> str | None:
     value = _last(grouped, key)
     if value is None:
         return default
@@ -168,7 +169,7 @@ def visibility_rule(q: ListQuery, ctx: RequestContext) -> f.Predicate:
     (``all``: no restriction)."""
     project, wanted, member_status = ctx.project_id, q.visibility, q.member_status
 
-    def base(r: dict) -> bool:
+    def base(r: Record) -> bool:
         vis = r["visibility"]
         if vis == "public" or vis == "community" or (project is not None and r["owner"] == project):
             return True
@@ -192,7 +193,8 @@ def visibility_rule(q: ListQuery, ctx: RequestContext) -> f.Predicate:
         project is not None and r["owner"] == project))
 
 
-def select(records: list[dict], q: ListQuery, ctx: RequestContext) -> tuple[list[dict], str | None]:
+def select(records: list[Record], q: ListQuery,
+           ctx: RequestContext) -> tuple[list[Record], str | None]:
     """One page of ``records`` matching ``q`` for ``ctx``, and the marker for ``next`` (the last
     id when the page is full, else None). ``BadRequest`` for a marker the caller cannot see.
 
@@ -209,7 +211,7 @@ def select(records: list[dict], q: ListQuery, ctx: RequestContext) -> tuple[list
     return result, (result[-1]["id"] if full else None)
 
 
-def _find_marker(records: list[dict], marker: str, ctx: RequestContext) -> dict:
+def _find_marker(records: list[Record], marker: str, ctx: RequestContext) -> Record:
     ids = [r.get("id") for r in records]
     if marker in ids:
         r = records[ids.index(marker)]

@@ -14,6 +14,9 @@ from typing import Any
 
 from cas_glance.errors import BadRequest
 
+#: A JSON schema document (or fragment).
+Schema = dict[str, Any]
+
 UUID_PATTERN = (
     "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 )
@@ -56,11 +59,11 @@ OPERATOR_EXTRAS: dict[str, str] = {
 }
 
 
-def _nullable(kind: str, **extra: Any) -> dict:
+def _nullable(kind: str, **extra: Any) -> Schema:
     return {"type": ["null", kind], **extra}
 
 
-def _base_properties() -> dict[str, dict]:
+def _base_properties() -> dict[str, Schema]:
     ro = {"readOnly": True}
     return {
         "id": {"type": "string", "pattern": UUID_PATTERN,
@@ -105,7 +108,7 @@ def _base_properties() -> dict[str, dict]:
     }
 
 
-def _operator_properties() -> dict[str, dict]:
+def _operator_properties() -> dict[str, Schema]:
     return {key: {"type": "string", "is_base": False, "description": text}
             for key, text in OPERATOR_EXTRAS.items()}
 
@@ -113,7 +116,7 @@ def _operator_properties() -> dict[str, dict]:
 _IMAGE_PROPERTIES = {**_base_properties(), **_operator_properties()}
 
 
-def image_schema() -> dict:
+def image_schema() -> Schema:
     """The schema of one image, as served at /v2/schemas/image (a fresh copy each call)."""
     return {
         "name": "image",
@@ -127,7 +130,7 @@ def image_schema() -> dict:
     }
 
 
-def _collection(name: str, item: dict) -> dict:
+def _collection(name: str, item: Schema) -> Schema:
     return {
         "name": name,
         "properties": {
@@ -144,17 +147,18 @@ def _collection(name: str, item: dict) -> dict:
     }
 
 
-def images_schema() -> dict:
+def images_schema() -> Schema:
     """The image list schema (/v2/schemas/images)."""
     return _collection("images", image_schema())
 
 
-def member_schema() -> dict:
+def member_schema() -> Schema:
     """One image membership (/v2/schemas/member)."""
     return {
         "name": "member",
         "properties": {
-            "created_at": {"type": "string", "description": "Date and time of image member creation"},
+            "created_at": {"type": "string",
+                           "description": "Date and time of image member creation"},
             "updated_at": {"type": "string", "description": "Date and time of last modification"},
             "image_id": {"type": "string", "pattern": UUID_PATTERN,
                          "description": "An identifier for the image"},
@@ -166,7 +170,7 @@ def member_schema() -> dict:
     }
 
 
-def members_schema() -> dict:
+def members_schema() -> Schema:
     """The membership list (/v2/schemas/members)."""
     return {
         "name": "members",
@@ -178,13 +182,14 @@ def members_schema() -> dict:
     }
 
 
-def task_schema() -> dict:
+def task_schema() -> Schema:
     """One task (/v2/schemas/task)."""
     ro = {"readOnly": True}
     return {
         "name": "task",
         "properties": {
-            "id": {"type": "string", "pattern": UUID_PATTERN, "description": "An identifier for the task"},
+            "id": {"type": "string", "pattern": UUID_PATTERN,
+                   "description": "An identifier for the task"},
             "type": {"type": "string", "enum": ["import", "api_image_import", "location_import"],
                      "description": "The type of task represented by this content"},
             "status": {"type": "string", "enum": ["pending", "processing", "success", "failure"],
@@ -192,14 +197,16 @@ def task_schema() -> dict:
             "input": {"type": ["null", "object"], "description": "The parameters for the task"},
             "result": {"type": ["null", "object"], "description": "The result of the task"},
             "owner": {"type": ["null", "string"], **ro, "description": "Owner of the task"},
-            "message": {"type": "string", **ro, "description": "Human-readable informative message"},
+            "message": {"type": "string", **ro,
+                        "description": "Human-readable informative message"},
             "image_id": {"type": "string", **ro, "description": "Image associated with the task"},
             "request_id": {"type": "string", **ro, "description": "Request that created the task"},
             "user_id": {"type": "string", **ro, "description": "User that created the task"},
             "expires_at": {"type": ["null", "string"], **ro,
                            "description": "Time after which the task is deleted"},
             "created_at": {"type": "string", **ro, "description": "Date and time of task creation"},
-            "updated_at": {"type": "string", **ro, "description": "Date and time of last modification"},
+            "updated_at": {"type": "string", **ro,
+                           "description": "Date and time of last modification"},
             "self": {"type": "string", **ro},
             "schema": {"type": "string", **ro},
         },
@@ -208,7 +215,7 @@ def task_schema() -> dict:
     }
 
 
-def tasks_schema() -> dict:
+def tasks_schema() -> Schema:
     """The task list (/v2/schemas/tasks)."""
     return _collection("tasks", task_schema())
 
@@ -229,7 +236,7 @@ def _is_type(value: Any, kind: str) -> bool:
     return isinstance(value, _TYPES[kind])
 
 
-def schema_errors(value: Any, schema: dict, where: str = "") -> list[str]:
+def schema_errors(value: Any, schema: Schema, where: str = "") -> list[str]:
     """Every way ``value`` fails ``schema`` (the subset of JSON Schema used here); [] if valid."""
     kinds = schema.get("type")
     if kinds is not None:
@@ -251,7 +258,7 @@ def schema_errors(value: Any, schema: dict, where: str = "") -> list[str]:
     return errors
 
 
-def _string_errors(value: str, schema: dict, where: str) -> list[str]:
+def _string_errors(value: str, schema: Schema, where: str) -> list[str]:
     errors = []
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(f"{where or 'value'}: {value!r} is too long")
@@ -263,7 +270,7 @@ def _string_errors(value: str, schema: dict, where: str) -> list[str]:
     return errors
 
 
-def _object_errors(value: dict, schema: dict, where: str) -> list[str]:
+def _object_errors(value: dict[str, Any], schema: Schema, where: str) -> list[str]:
     errors = []
     props = schema.get("properties", {})
     extra = schema.get("additionalProperties", {})
@@ -298,6 +305,6 @@ def check_value(key: str, value: Any) -> None:
         raise BadRequest(f"'{key}' value must be <= {MAX_DB_INT}.")
 
 
-def check_image(view: dict) -> list[str]:
+def check_image(view: dict[str, Any]) -> list[str]:
     """Every way an API image view fails the image schema (used by tests and debug checks)."""
     return schema_errors(view, image_schema())

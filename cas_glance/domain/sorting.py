@@ -14,10 +14,13 @@ all fields' ranks folded into one int each, so the final sort compares plain int
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any
 
-Key = Callable[[dict], Any]
+from cas_glance.domain.types import Record
+
+Key = Callable[[Record], Any]
 Sort = tuple[tuple[str, str], ...]
 
 #: Fields every record carries with a non-NULL value.
@@ -38,12 +41,15 @@ def field_key(name: str) -> Key:
 def full_key(names: tuple[str, ...]) -> Key:
     """Key tuple over several fields, in order."""
     if all(n in NON_NULL for n in names):
-        return itemgetter(*names) if len(names) > 1 else (lambda r, n=names[0]: (r[n],))
+        if len(names) > 1:
+            return itemgetter(*names)
+        only = names[0]
+        return lambda r: (r[only],)
     getters = [field_key(n) for n in names]
     return lambda r: tuple([g(r) for g in getters])
 
 
-def page(matching: list[dict], sort: Sort, limit: int, marker: dict | None) -> list[dict]:
+def page(matching: list[Record], sort: Sort, limit: int, marker: Record | None) -> list[Record]:
     """The ``limit`` records that follow ``marker`` (or come first) in ``sort`` order.
     ``marker`` need not be among ``matching`` (it may have been filtered out)."""
     if limit <= 0 or not matching:
@@ -56,8 +62,8 @@ def page(matching: list[dict], sort: Sort, limit: int, marker: dict | None) -> l
     return _page_ranked(matching, sort, limit, marker)
 
 
-def _page_threshold(matching: list[dict], sort: Sort, limit: int, marker: dict | None,
-                    desc: bool) -> list[dict] | None:
+def _page_threshold(matching: list[Record], sort: Sort, limit: int, marker: Record | None,
+                    desc: bool) -> list[Record] | None:
     """Uniform direction: heap threshold on the primary field; None if too many candidates."""
     names = tuple(k for k, _ in sort)
     key, primary = full_key(names), field_key(names[0])
@@ -73,8 +79,8 @@ def _page_threshold(matching: list[dict], sort: Sort, limit: int, marker: dict |
     return sorted(matching, key=key, reverse=desc)[:limit]
 
 
-def _after_marker(matching: list[dict], values: list, key: Key, primary: Key, marker: dict,
-                  desc: bool) -> tuple[list[dict], list]:
+def _after_marker(matching: list[Record], values: list[Any], key: Key, primary: Key, marker: Record,
+                  desc: bool) -> tuple[list[Record], list[Any]]:
     """Keep the records strictly after ``marker``; full keys only on primary-field ties."""
     mp, mk = primary(marker), key(marker)
     if desc:
@@ -86,7 +92,7 @@ def _after_marker(matching: list[dict], values: list, key: Key, primary: Key, ma
     return [matching[i] for i in keep], [values[i] for i in keep]
 
 
-def _ranks(pool: list[dict], name: str, desc: bool) -> tuple[list[int], int]:
+def _ranks(pool: list[Record], name: str, desc: bool) -> tuple[list[int], int]:
     """Each record's rank for one field (0 = first in the requested direction), and the
     number of distinct values."""
     if name in NON_NULL:
@@ -101,8 +107,8 @@ def _ranks(pool: list[dict], name: str, desc: bool) -> tuple[list[int], int]:
     return list(map(rank.__getitem__, values)), len(distinct)
 
 
-def _page_ranked(matching: list[dict], sort: Sort, limit: int,
-                 marker: dict | None) -> list[dict]:
+def _page_ranked(matching: list[Record], sort: Sort, limit: int,
+                 marker: Record | None) -> list[Record]:
     """Any directions: narrow to the candidates whose primary rank can reach the page, then
     order those fully by folded ranks."""
     pool = matching
@@ -127,7 +133,7 @@ def _page_ranked(matching: list[dict], sort: Sort, limit: int,
     return ordered[:limit]
 
 
-def full_order(records: list[dict], sort: Sort) -> list[dict]:
+def full_order(records: list[Record], sort: Sort) -> list[Record]:
     """``records`` in ``sort`` order: per-field ranks folded into one int each, one int sort."""
     combined = [0] * len(records)
     for name, direction in sort:

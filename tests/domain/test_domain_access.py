@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from domain_support import ADMIN, ALICE, BOB, LATER, NOBODY, make_record
 
 from cas_glance.domain.image import can_download, ensure_can_modify, is_visible, mark_deleted
 from cas_glance.errors import Forbidden
-from domain_support import ADMIN, ALICE, BOB, LATER, NOBODY, make_record
 
 
 def image(visibility, owner="alice", **fields):

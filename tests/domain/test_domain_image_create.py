@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from domain_support import ADMIN, ALICE, NOBODY, NOW
 
 from cas_glance.domain.image import MAX_PROPERTIES, MAX_TAGS, new_image, to_api
 from cas_glance.domain.schemas import image_schema
 from cas_glance.errors import BadRequest, Forbidden, PayloadTooLarge
-from domain_support import ADMIN, ALICE, NOBODY, NOW
 
 IMAGE_ID = "0b5c5d2e-6c1f-4a8e-9a51-3b0c7c5a1f00"
 

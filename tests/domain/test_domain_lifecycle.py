@@ -5,14 +5,21 @@ from __future__ import annotations
 import copy
 
 import pytest
+from domain_support import ADMIN, ALICE, LATER, NOW, make_record
 
 from cas_glance.domain import lifecycle
 from cas_glance.domain.image import (
-    MAX_TAGS, add_tag, begin_upload, deactivate, finish_upload, mark_deleted, reactivate,
-    remove_tag, revert_upload,
+    MAX_TAGS,
+    add_tag,
+    begin_upload,
+    deactivate,
+    finish_upload,
+    mark_deleted,
+    reactivate,
+    remove_tag,
+    revert_upload,
 )
 from cas_glance.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, PayloadTooLarge
-from domain_support import ADMIN, ALICE, LATER, NOW, make_record
 
 FORMATS = {"disk_format": "raw", "container_format": "bare"}
 DATA = dict(size=10, checksum="c" * 32, os_hash_algo="sha512", os_hash_value="h" * 128)

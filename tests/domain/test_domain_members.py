@@ -5,13 +5,13 @@ import copy
 
 import jsonschema
 import pytest
+from domain_support import ADMIN, ALICE, BOB, LATER, NOW, RequestContext, make_record
 
 from cas_glance.domain import members as m
 from cas_glance.domain.image import is_visible, to_api
 from cas_glance.domain.query import parse_list_query, select
 from cas_glance.domain.schemas import member_schema, members_schema
 from cas_glance.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
-from domain_support import ADMIN, ALICE, BOB, LATER, NOW, RequestContext, make_record
 
 CAROL = RequestContext(project_id="carol", roles=("member",), is_admin=False)
 

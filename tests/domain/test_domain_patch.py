@@ -5,24 +5,25 @@ import copy
 
 import jsonschema
 import pytest
+from domain_support import ADMIN, ALICE, BOB, LATER, make_record
 
 from cas_glance.domain.image import MAX_PROPERTIES, MAX_TAGS, to_api
 from cas_glance.domain.patch import PATCH_V20, PATCH_V21, apply_patch, decode_pointer
 from cas_glance.domain.schemas import image_schema
 from cas_glance.errors import (
-    BadRequest, Conflict, Forbidden, PayloadTooLarge, UnsupportedMediaType,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    PayloadTooLarge,
+    UnsupportedMediaType,
 )
-from domain_support import ADMIN, ALICE, BOB, LATER, make_record
 
 BOTH = [PATCH_V21, PATCH_V20]
 
 
 def op(media_type, kind, path, *value):
     """One op in the media type's own style."""
-    if media_type == PATCH_V21:
-        body = {"op": kind, "path": path}
-    else:
-        body = {kind: path}
+    body = {"op": kind, "path": path} if media_type == PATCH_V21 else {kind: path}
     if value:
         body["value"] = value[0]
     return body
@@ -83,7 +84,8 @@ def test_v20_add_of_existing_key_is_conflict(rec, path):
 @pytest.mark.parametrize("kind", ["remove", "replace"])
 def test_remove_or_replace_of_absent_extra_is_conflict(rec, media_type, kind):
     with pytest.raises(Conflict):
-        patch(rec, media_type, op(media_type, kind, "/absent", *(["x"] if kind != "remove" else [])))
+        value = [] if kind == "remove" else ["x"]
+        patch(rec, media_type, op(media_type, kind, "/absent", *value))
 
 
 @pytest.mark.parametrize("media_type", BOTH)
@@ -160,7 +162,8 @@ def test_non_admin_may_not_publicize():
 def test_format_change_after_queued_is_forbidden(media_type, status, key):
     rec = make_record({"disk_format": "raw", "container_format": "bare"}, status=status)
     with pytest.raises(Forbidden):
-        patch(rec, media_type, op(media_type, "replace", f"/{key}", "qcow2" if key == "disk_format" else "ovf"))
+        value = "qcow2" if key == "disk_format" else "ovf"
+        patch(rec, media_type, op(media_type, "replace", f"/{key}", value))
 
 
 @pytest.mark.parametrize("status", ["queued", "importing"])
@@ -180,7 +183,7 @@ def test_format_change_while_queued_or_importing_is_allowed(status):
 ])
 def test_schema_failures_are_bad_request(rec, media_type, path, value):
     with pytest.raises(BadRequest):
-        patch(rec, media_type, op(media_type, "replace" if path in ("/name",) else "add", path, value))
+        patch(rec, media_type, op(media_type, "replace" if path == "/name" else "add", path, value))
 
 
 @pytest.mark.parametrize("ops", [

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import pytest
+from domain_support import make_record
 
 from cas_glance.domain.filters import split_in_values
 from cas_glance.domain.query import (
-    DEFAULT_LIMIT, MAX_LIMIT, first_link, next_link, parse_list_query,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    first_link,
+    next_link,
+    parse_list_query,
 )
 from cas_glance.errors import BadRequest
-from domain_support import make_record
 
 
 def q(*pairs):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from domain_support import ADMIN, ALICE, BOB, NOBODY, make_record, records
 
 from cas_glance.domain.query import parse_list_query, select
 from cas_glance.errors import BadRequest
-from domain_support import ADMIN, ALICE, BOB, NOBODY, make_record, records
 
 
 def ids(recs):
@@ -116,7 +116,7 @@ def tied_records(n=40, seed=7):
     """Records with many ties and NULLs in every sortable field (and in created_at)."""
     rnd = random.Random(seed)
     out = []
-    for i in range(n):
+    for _ in range(n):
         stamp = f"2026-01-01T00:00:{rnd.randrange(5):02d}Z"
         out.append(make_record(
             created_at=stamp, updated_at=f"2026-01-01T00:00:{rnd.randrange(3):02d}Z",

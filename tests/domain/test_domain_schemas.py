@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from domain_support import ADMIN, LATER, NOW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,6 @@ from cas_glance.domain import schemas
 from cas_glance.domain.image import BASE_KEYS, new_image, to_api
 from cas_glance.domain.patch import PATCH_V21, apply_patch
 from cas_glance.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge
-from domain_support import ADMIN, LATER, NOW
 
 IMAGE_ID = "6f1b4f0e-2c4b-4d57-8f3e-0a1b2c3d4e5f"
 
