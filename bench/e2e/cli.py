@@ -20,9 +20,10 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -93,7 +94,7 @@ def resolve(args: argparse.Namespace) -> Settings:
     base = dict(QUICK if args.quick else FULL)
     given = {k: v for k, v in vars(args).items()
              if k in Settings.__dataclass_fields__ and v is not None}
-    settings = Settings(**{**base, **given})  # type: ignore[arg-type]
+    settings = Settings(**{**base, **given})
     if settings.repeat < 1 or settings.concurrency < 1 or settings.size < 1:
         raise ValueError("--repeat, --concurrency and --size must be positive")
     if not settings.local and settings.server_pid is None and settings.data_dir is None:
@@ -118,15 +119,15 @@ async def open_target(settings: Settings, factory: ClientFactory) -> AsyncIterat
 async def run_phases(settings: Settings) -> dict[str, Any]:
     """Every selected phase, each on its own target; the merged results."""
     results: dict[str, Any] = {}
-    src = RandomSource() if {"throughput", "concurrent"} & set(settings.phases) else None
+    src = RandomSource()
     async with new_session() as session:
         factory = ClientFactory(session, settings.token)
         for phase in settings.phases:
             async with open_target(settings, factory) as target:
                 if phase == "throughput":
-                    results.update(await transfer.throughput(target, settings, src))  # type: ignore[arg-type]
+                    results.update(await transfer.throughput(target, settings, src))
                 elif phase == "concurrent":
-                    results.update(await transfer.concurrent(target, settings, src))  # type: ignore[arg-type]
+                    results.update(await transfer.concurrent(target, settings, src))
                 elif phase == "listing":
                     results.update(await listing.listing(target, settings))
                 else:
@@ -146,7 +147,7 @@ def _git_rev() -> str | None:
 
 
 def meta(settings: Settings, seconds: float) -> dict[str, Any]:
-    return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "server": settings.endpoint or f"local cas-glance ({_git_rev()})",
             "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "duration_s": round(seconds, 1), "quick": settings.quick,

@@ -6,8 +6,8 @@ Percentiles use the nearest-rank method (no interpolation), so p99 of 100 sample
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import median as _median
-from typing import Sequence
 
 MIB = 1 << 20
 GIB = 1 << 30

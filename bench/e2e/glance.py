@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 
@@ -50,8 +51,7 @@ class GlanceClient:
     def __init__(self, session: aiohttp.ClientSession, endpoint: str, token: str | None):
         self.session = session
         self.endpoint = endpoint.rstrip("/")
-        if self.endpoint.endswith("/v2"):
-            self.endpoint = self.endpoint[: -len("/v2")]
+        self.endpoint = self.endpoint.removesuffix("/v2")
         self._headers = {"X-Auth-Token": token} if token else {}
 
     def _url(self, path: str) -> str:
@@ -97,7 +97,8 @@ class GlanceClient:
             record: dict[str, Any] = await resp.json(content_type=None)
             return record
 
-    async def upload(self, image_id: str, body: AsyncIterator[bytes], size: int | None) -> float:
+    async def upload(self, image_id: str, body: AsyncIterator[bytes | bytearray],
+                     size: int | None) -> float:
         """``PUT .../file``; with ``size`` sends Content-Length, else chunked. Returns seconds."""
         headers = {**self._headers, "Content-Type": OCTET}
         if size is not None:

@@ -8,6 +8,7 @@ The first page of each limit is checked to hold the expected number of images.
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -25,7 +26,7 @@ LIMITS = (20, 1000)
 async def create_images(client: GlanceClient, count: int, parallel: int) -> list[str]:
     """``count`` queued images, ``parallel`` POSTs in flight; their ids."""
     with Progress(f"create {count} images", count, " images") as progress:
-        jobs = [lambda i=i: client.create(f"bench-list-{i:06d}") for i in range(count)]
+        jobs = [functools.partial(client.create, f"bench-list-{i:06d}") for i in range(count)]
         records = await bounded(jobs, parallel, progress)
     return [r["id"] for r in records]
 

@@ -14,6 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -78,7 +79,7 @@ class Monitor:
                 return
             self._stop.wait(_INTERVAL)
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Self:
         self._client0 = _own_cpu_seconds()
         if self._proc is None:
             return self

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Self, TextIO
 
 _WIDTH = 30
 _INTERVAL = 0.1
@@ -55,7 +55,7 @@ class Progress:
             self._stream.write(f"[bench] {self.label} done in {elapsed:.1f}s\n")
         self._stream.flush()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,8 +8,10 @@ logical / stored, i.e. dedup × compression (the engine's own split is kept in `
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any
 
 from bench.e2e.data import SeriesSpec, directory_series, file_stream, memory_stream, snapshot_series
 from bench.e2e.figures import MIB, median, mib_s
@@ -81,7 +83,7 @@ def _summary(images: list[dict[str, Any]], stats: StoreStats | None) -> dict[str
 
 def _memory_items(spec: SeriesSpec) -> Iterable[Item]:
     for name, content in snapshot_series(spec):
-        yield name, len(content), (lambda c=content: memory_stream(c))
+        yield name, len(content), functools.partial(memory_stream, content)
 
 
 async def synthetic_series(target: Target, settings: Settings) -> dict[str, Any]:
@@ -100,7 +102,7 @@ async def synthetic_series(target: Target, settings: Settings) -> dict[str, Any]
 async def directory_ingest(target: Target, directory: Path) -> dict[str, Any]:
     """``--series DIR``: every file of DIR in name order."""
     files = directory_series(directory)
-    items: list[Item] = [(p.name, p.stat().st_size, (lambda p=p: file_stream(p))) for p in files]
+    items: list[Item] = [(p.name, p.stat().st_size, functools.partial(file_stream, p)) for p in files]
     total = sum(size for _, size, _ in items)
     result = await ingest_series(target, items, len(items), total, f"directory series ({len(items)} files)")
     result["directory"] = str(directory)

@@ -9,10 +9,12 @@ one download is hashed (in a worker thread) and compared with both and with Cont
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from bench.e2e.data import RandomSource
 from bench.e2e.figures import GIB, MIB, median, mib_s, percentile
@@ -139,7 +141,7 @@ async def throughput(target: Target, settings: Settings, src: RandomSource) -> d
     uploads: dict[str, list[dict[str, Any]]] = {"content_length": [], "chunked": []}
     downloads: list[dict[str, Any]] = []
     for r in range(n):
-        for mode in uploads:
+        for mode in list(uploads):
             label = f"upload {mode.replace('_', '-')} {r + 1}/{n}"
             uploads[mode].append(await upload_one(target, src, size, mode == "chunked", label))
     for r, sample in enumerate(uploads["content_length"]):
@@ -192,7 +194,7 @@ async def concurrent(target: Target, settings: Settings, src: RandomSource) -> d
         "server_peak_rss_mib": max(rss) if rss else None, "samples": rounds}}
 
 
-async def bounded(jobs: list[Callable[[], Awaitable[Any]]], parallel: int,
+async def bounded(jobs: Sequence[Callable[[], Awaitable[Any]]], parallel: int,
                   progress: Progress | None = None) -> list[Any]:
     """Run ``jobs`` with at most ``parallel`` in flight; results in job order."""
     results: list[Any] = [None] * len(jobs)
@@ -210,4 +212,4 @@ async def bounded(jobs: list[Callable[[], Awaitable[Any]]], parallel: int,
 
 async def delete_all(client: GlanceClient, image_ids: list[str], parallel: int = 16) -> None:
     """Delete the images a phase created on a server we do not own."""
-    await bounded([lambda i=i: client.delete(i) for i in image_ids], parallel)
+    await bounded([functools.partial(client.delete, i) for i in image_ids], parallel)

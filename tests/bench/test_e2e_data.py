@@ -5,6 +5,7 @@ nearest-rank.
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 
 from bench.e2e.data import RandomSource, SeriesSpec, snapshot_series
 from bench.e2e.figures import median, percentile
@@ -43,7 +44,7 @@ def test_snapshot_series_is_deterministic_for_a_seed() -> None:
 def test_each_snapshot_shares_most_chunks_with_its_predecessor() -> None:
     spec = SeriesSpec(seed=11, base_size=16 << 20, snapshots=3, change=0.02)
     images = [d for _, d in snapshot_series(spec)]
-    for prev, cur in zip(images, images[1:]):
+    for prev, cur in pairwise(images):
         before, after = set(_chunk_digests(prev)), _chunk_digests(cur)
         shared = sum(1 for d in after if d in before) / len(after)
         assert 0.6 < shared < 0.995
