@@ -13,10 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cas_glance.domain.types import Record
+from cas_glance.domain.types import Predicate, Record
 from cas_glance.errors import BadRequest
-
-Predicate = Callable[[Record], bool]
 
 TIME_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt, "gte": operator.ge, "eq": operator.eq,

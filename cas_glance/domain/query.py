@@ -18,7 +18,7 @@ from cas_glance.domain.context import RequestContext
 from cas_glance.domain.keys import BASE_KEYS
 from cas_glance.domain.sorting import page
 from cas_glance.domain.status import DELETED, KILLED, PENDING_DELETE, STATUSES
-from cas_glance.domain.types import Record
+from cas_glance.domain.types import Predicate, Record
 from cas_glance.errors import BadRequest
 
 DEFAULT_LIMIT = 25
@@ -44,7 +44,7 @@ class ListQuery:
     visibility: str | None = None
     member_status: str = "accepted"
     os_hidden: bool = False
-    predicates: tuple[f.Predicate, ...] = field(default=(), compare=False)
+    predicates: tuple[Predicate, ...] = field(default=(), compare=False)
 
 
 def parse_list_query(params: list[tuple[str, str]]) -> ListQuery:
@@ -70,7 +70,8 @@ def _last(grouped: dict[str, list[str]], key: str) -> str | None:
     return values[-1] if values else None
 
 
-def _choice(grouped: Record, key: str, allowed: frozenset[str], default: str | None) -> str | None:
+def _choice(grouped: dict[str, list[str]], key: str, allowed: frozenset[str],
+            default: str | None) -> str | None:
     value = _last(grouped, key)
     if value is None:
         return default
@@ -134,8 +135,8 @@ def _with_tiebreakers(pairs: list[tuple[str, str]], default: str) -> tuple[tuple
     return tuple(seen.items())
 
 
-def _predicates(grouped: dict[str, list[str]]) -> list[f.Predicate]:
-    preds: list[f.Predicate] = []
+def _predicates(grouped: dict[str, list[str]]) -> list[Predicate]:
+    preds: list[Predicate] = []
     for key, values in grouped.items():
         if key in _PAGING_KEYS or key in ("visibility", "member_status", "os_hidden"):
             continue
@@ -146,7 +147,7 @@ def _predicates(grouped: dict[str, list[str]]) -> list[f.Predicate]:
     return preds
 
 
-def _one_filter(key: str, value: str) -> f.Predicate:
+def _one_filter(key: str, value: str) -> Predicate:
     if key in _IN_FILTERS:
         return f.in_or_exact(key, value, _IN_FILTERS[key])
     if key == "protected":
@@ -162,7 +163,7 @@ def _one_filter(key: str, value: str) -> f.Predicate:
 
 # ---- selection ------------------------------------------------------------------------------
 
-def visibility_rule(q: ListQuery, ctx: RequestContext) -> f.Predicate:
+def visibility_rule(q: ListQuery, ctx: RequestContext) -> Predicate:
     """Glance's list rules. Admin: everything. Others: public, community, their own, and shared
     images where they are a member in ``member_status``. Then, without a ``visibility``
     parameter, community images show only to their owner; with one, only that visibility
