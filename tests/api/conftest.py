@@ -4,8 +4,9 @@
   small `image_size_cap` so the 413 path is cheap to reach.
 * `client`: `aiohttp_client(create_app(cfg))`: a real TCP test server in this process; tests
   can reach the engine (`client.app[ENGINE]`) to look behind the API.
-* `live_server` (session): `python -m cas_glance.cli serve` as a subprocess on a free port,
-  waited for until `/versions` answers, terminated at the end. Real clients talk to it.
+* `live_server` (session): `python -m cas_glance.cli serve` as a subprocess on a free port
+  (tests/api/live.py), waited for until `/versions` answers, terminated at the end. Real
+  clients talk to it.
 * `glance`: runs the real glanceclient CLI against the live server with HOME in tmp (its schema
   cache) and stdin closed (glanceclient uploads a non-TTY stdin otherwise).
 """
@@ -13,25 +14,18 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-import importlib.util, types  # TEMP until domain/query lands
-if importlib.util.find_spec("cas_glance.domain.query") is None:
-    sys.modules["cas_glance.domain.query"] = types.ModuleType("cas_glance.domain.query")
 from cas_glance.app import create_app
 from cas_glance.config import Config, load_ini
+from tests.api.live import LiveServer, start_server
 
-ROOT = Path(__file__).resolve().parents[2]
 GLANCE = str(Path(sys.executable).with_name("glance"))
 SMALL_CAP = 4 << 20  # image_size_cap for the in-process app
 
@@ -57,62 +51,6 @@ def cfg(tmp_path: Path) -> Config:
 @pytest.fixture
 async def client(aiohttp_client, cfg):  # type: ignore[no-untyped-def]
     return await aiohttp_client(create_app(cfg))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    proc: subprocess.Popen[bytes]
-    port: int
-    data_dir: Path
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
-    """Start `cas-glance serve` on a free port; return once `/versions` answers."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log_path = data_dir.parent / f"server-{port}.log"
-    cmd = [sys.executable, "-m", "cas_glance.cli", "serve", "--data-dir", str(data_dir),
-           "--port", str(port), *extra]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-    server = LiveServer(proc, port, data_dir, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"cas-glance serve exited ({proc.returncode}):\n{server.log()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/versions", timeout=1) as resp:
-                if resp.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop(signal.SIGKILL)
-    raise RuntimeError(f"cas-glance serve did not answer within 30 s:\n{server.log()}")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import urllib.request
 
 from cas_glance.config import load_ini
 from cas_glance.engine import Engine
-from tests.api.conftest import start_server
+from tests.api.live import start_server
 
 
 def _create(url: str) -> str:
