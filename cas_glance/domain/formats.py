@@ -6,8 +6,9 @@ streaming). Invariants: never guesses from fewer bytes than a format's magic nee
 head is "unknown", i.e. raw); only ``container_format=bare`` payloads are inspected (ovf, ova,
 docker and compressed are archives); an empty payload is always acceptable (a 0-byte upload is
 a valid image). Mirrors Glance's upload-time format check (``require_image_format_match``):
-a qcow2/vmdk/vhdx/vdi declaration must match the content, and a ``raw`` declaration must not
-carry one of those headers. A qcow2 that points at a backing or external data file is refused.
+a qcow2/vmdk/vhdx/vdi declaration must match the content, and any other declaration (raw,
+iso, vhd, ami, ...) must not carry a different format's header. A qcow2 that points at a
+backing or external data file is refused.
 """
 from __future__ import annotations
 
@@ -69,13 +70,10 @@ def check_format(disk_format: str | None, container_format: str | None, head: by
     if container_format != "bare" or not head:
         return
     found = detect(head)
-    if disk_format in CHECKED and found != disk_format:
+    if (disk_format in CHECKED or found is not None) and found != disk_format:
         raise UnsupportedMediaType(
-            f"Image data does not look like the declared disk_format {disk_format} "
+            f"Image data does not match the declared disk_format {disk_format} "
             f"(detected: {found or 'raw'}).")
-    if disk_format == "raw" and found is not None:
-        raise UnsupportedMediaType(
-            f"Image data is {found}, but the declared disk_format is raw.")
     if found == "qcow2":
         _check_qcow2_safety(head)
 

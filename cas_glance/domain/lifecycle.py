@@ -29,6 +29,12 @@ def _cleared(record: Record) -> Record:
     return {**record, **{key: None for key in _DATA_FIELDS}}
 
 
+def _plain_virtual_size(record: Record, size: int) -> int | None:
+    """A bare raw or iso image's virtual size is its size; otherwise unknown here."""
+    plain = record.get("disk_format") in ("raw", "iso")
+    return size if plain and record.get("container_format") == "bare" else None
+
+
 def require_formats(record: Record) -> None:
     """Leaving queued/uploading toward data needs both formats: ``BadRequest`` otherwise."""
     if not record.get("disk_format") or not record.get("container_format"):
@@ -48,11 +54,12 @@ def begin_upload(record: Record) -> Record:
 def finish_upload(record: Record, *, size: int, checksum: str, os_hash_algo: str,
                   os_hash_value: str, now: str, virtual_size: int | None = None) -> Record:
     """saving -> active with the data's size and hashes; ``Gone`` if the image left ``saving``
-    (deleted mid-upload). ``virtual_size`` defaults to ``size`` for raw and iso, else unknown."""
+    (deleted mid-upload). ``virtual_size`` (see formats.virtual_size) defaults to ``size``
+    for a bare raw or iso image, else None (unknown)."""
     if record.get("status") != SAVING:
         raise Gone("The image was deleted or changed while its data was being uploaded.")
-    if virtual_size is None and record.get("disk_format") in ("raw", "iso"):
-        virtual_size = size
+    if virtual_size is None:
+        virtual_size = _plain_virtual_size(record, size)
     return {
         **record, "status": transition(SAVING, "upload_done"), "size": size,
         "virtual_size": virtual_size, "checksum": checksum, "os_hash_algo": os_hash_algo,
@@ -158,8 +165,8 @@ def finish_import(record: Record, *, size: int, checksum: str, os_hash_algo: str
     """importing -> active with the imported data's fields; ``Gone`` if it left importing."""
     if record.get("status") != "importing":
         raise Gone("The image was deleted or changed while it was being imported.")
-    if virtual_size is None and record.get("disk_format") in ("raw", "iso"):
-        virtual_size = size
+    if virtual_size is None:
+        virtual_size = _plain_virtual_size(record, size)
     return {
         **record, "status": transition("importing", "import_done"), "size": size,
         "virtual_size": virtual_size, "checksum": checksum, "os_hash_algo": os_hash_algo,

@@ -73,7 +73,8 @@ def test_matching_payloads_pass(fmt, head):
 
 @pytest.mark.parametrize("fmt,head", [
     ("qcow2", RAW), ("vmdk", qcow2()), ("vhdx", RAW), ("vdi", vmdk()), ("raw", qcow2()),
-    ("raw", vmdk()), ("raw", vhd()), ("qcow2", b"QFI"),
+    ("raw", vmdk()), ("raw", vhd()), ("qcow2", b"QFI"), ("vhd", qcow2()), ("iso", vmdk()),
+    ("ami", qcow2()), ("vhdx", vhd()),
 ])
 def test_mismatched_payloads_are_unsupported(fmt, head):
     with pytest.raises(UnsupportedMediaType):

@@ -59,6 +59,11 @@ def test_finish_upload_sets_data_fields_and_activates():
     assert done["os_hash_value"] == "h" * 128 and done["updated_at"] == LATER
 
 
+def test_finish_upload_virtual_size_unknown_for_raw_in_an_archive():
+    rec = begin_upload(make_record({"disk_format": "raw", "container_format": "ova"}))
+    assert finish_upload(rec, now=LATER, **DATA)["virtual_size"] is None
+
+
 def test_finish_upload_virtual_size_unknown_for_non_raw_unless_given():
     rec = begin_upload(make_record({"disk_format": "qcow2", "container_format": "bare"}))
     assert finish_upload(rec, now=LATER, **DATA)["virtual_size"] is None
