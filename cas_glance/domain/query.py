@@ -201,10 +201,17 @@ def select(records: list[Record], q: ListQuery,
 
     Records must carry every base key (as ``new_image`` makes them)."""
     marker = _find_marker(records, q.marker, ctx) if q.marker is not None else None
-    visible, hidden = visibility_rule(q, ctx), q.os_hidden
-    matching = [r for r in records
-                if r["status"] not in NEVER_LISTED and bool(r["os_hidden"]) is hidden
-                and visible(r)]
+    hidden = q.os_hidden
+    if ctx.is_admin and q.visibility is None and ctx.project_id is None:
+        # the noauth default, inlined: one pass, no per-record call
+        matching = [r for r in records
+                    if r["status"] not in NEVER_LISTED and bool(r["os_hidden"]) is hidden
+                    and r["visibility"] != "community"]
+    else:
+        visible = visibility_rule(q, ctx)
+        matching = [r for r in records
+                    if r["status"] not in NEVER_LISTED and bool(r["os_hidden"]) is hidden
+                    and visible(r)]
     for pred in q.predicates:
         matching = list(filter(pred, matching))
     result = page(matching, q.sort, q.limit, marker)
