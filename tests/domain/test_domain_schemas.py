@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cas_glance.domain import schemas
-from cas_glance.domain.image import BASE_KEYS, new_image, to_api
+from cas_glance.domain.image import BASE_KEYS, is_reserved, new_image, to_api
 from cas_glance.domain.patch import PATCH_V21, apply_patch
 from cas_glance.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge
 
@@ -104,7 +104,8 @@ def test_validator_agrees_with_jsonschema(doc):
 
 printable = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 extra_keys = st.text(st.characters(whitelist_categories=("Ll", "Nd"), whitelist_characters="._-/~"),
-                     min_size=1, max_size=12).filter(lambda k: not k.startswith("os_glance"))
+                     min_size=1, max_size=12).filter(
+    lambda k: not is_reserved(k) and k not in schemas.image_schema()["properties"])
 
 
 def _escape(key: str) -> str:
