@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -23,6 +23,7 @@ from cas_glance.api.context import context_from_headers
 from cas_glance.api.errors import Handler, error_middleware
 from cas_glance.api.keys import CONFIG, CONTEXT, ENGINE, REQUEST_ID
 from cas_glance.config import Config
+from cas_glance.engine import Engine
 from cas_glance.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def setup_routes(app: web.Application) -> None:
     actions.setup(app)
 
 
-async def _run_recovery_hook(engine: object) -> None:
+async def _run_recovery_hook(engine: Engine) -> None:
     """Start-up recovery: revert images a crash left `saving` (cas_glance.gc, when present)."""
     try:
         from cas_glance import gc
@@ -84,16 +85,14 @@ async def _run_recovery_hook(engine: object) -> None:
     if recover is None:
         log.info("start-up recovery skipped: cas_glance.gc has no recover_saving")
         return
-    result = await engine.offload.io(recover, engine)  # type: ignore[attr-defined]
+    result = await engine.offload.io(recover, engine)
     if inspect.isawaitable(result):  # accept an async recover_saving too
         result = await result
     log.info("start-up recovery done: %s", result)
 
 
-def _engine_ctx(cfg: Config):  # type: ignore[no-untyped-def]
+def _engine_ctx(cfg: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
-        from cas_glance.engine import Engine  # lazy: tests may inject an engine
-
         engine = Engine.open(cfg)
         app[ENGINE] = engine
         try:
@@ -105,7 +104,9 @@ def _engine_ctx(cfg: Config):  # type: ignore[no-untyped-def]
     return engine_ctx
 
 
-def create_app(cfg: Config, engine: object | None = None) -> web.Application:
+def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
+    """The Glance v2 app. With `engine` given the caller owns it (tests inject one over a
+    faulty store); otherwise the app opens and closes its own."""
     app = web.Application(
         middlewares=[
             request_id_middleware,

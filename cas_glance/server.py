@@ -27,6 +27,9 @@ SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get after SIGTERM before can
 # Not a config key (config.py is frozen and shared): an environment override for tests and
 # for operators whose systemd TimeoutStopSec is shorter than the default.
 GRACE_ENV = "CAS_GLANCE_SHUTDOWN_GRACE"
+# One line per request (logger aiohttp.access): client, request line, status, bytes sent,
+# seconds, and the request id a client or operator quotes when something went wrong.
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf %{x-openstack-request-id}o'
 
 
 def _describe(cfg: Config) -> str:
@@ -51,9 +54,8 @@ async def run(cfg: Config, *, stop: asyncio.Event | None = None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # access_log off: one line per request would dominate the log during large transfers
-    # of many small ones; errors are still logged by the error middleware.
-    runner = web.AppRunner(create_app(cfg), access_log=None, shutdown_timeout=shutdown_grace)
+    runner = web.AppRunner(create_app(cfg), access_log_format=ACCESS_LOG_FORMAT,
+                           shutdown_timeout=shutdown_grace)
     await runner.setup()  # opens the engine (cleanup_ctx) and runs start-up recovery
     try:
         site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
@@ -73,14 +75,12 @@ def serve(cfg: Config) -> int:
     """Entry point for `cas-glance serve`; returns the process exit status."""
     grace = float(os.environ.get(GRACE_ENV) or SHUTDOWN_GRACE)
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a declared dependency on Linux
-        uvloop = None
-    try:
-        if uvloop is not None:
-            uvloop.run(run(cfg, shutdown_grace=grace))
-        else:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a declared dependency on Linux
             asyncio.run(run(cfg, shutdown_grace=grace))
+        else:
+            uvloop.run(run(cfg, shutdown_grace=grace))
     except OSError as exc:  # typically the port is taken
         log.error("cas-glance: cannot serve on %s:%d: %s", cfg.host, cfg.port, exc)
         return 1

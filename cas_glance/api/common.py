@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -21,17 +22,20 @@ from cas_glance.api.keys import CONFIG, ENGINE
 from cas_glance.config import Config
 from cas_glance.domain import image as domain_image
 from cas_glance.domain.context import RequestContext
+from cas_glance.engine import Engine
 from cas_glance.errors import BadRequest, NotFound
 
 _GONE_STATUSES = ("deleted", "pending_delete")
 
+Record = dict[str, Any]  # an image record, as the domain shapes it
+
 
 def now() -> str:
     """The domain's timestamp format (Glance's `YYYY-MM-DDTHH:MM:SSZ`)."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def engine(request: web.Request) -> Any:
+def engine(request: web.Request) -> Engine:
     return request.app[ENGINE]
 
 
@@ -49,7 +53,7 @@ def image_id(request: web.Request) -> str:
     return raw
 
 
-def check_visible(record: dict | None, ctx: RequestContext, image_id: str) -> dict:
+def check_visible(record: Record | None, ctx: RequestContext, image_id: str) -> Record:
     """Return `record` if the caller may see it, else raise 404."""
     if (record is None or record.get("status") in _GONE_STATUSES
             or not domain_image.is_visible(record, ctx)):
@@ -57,13 +61,13 @@ def check_visible(record: dict | None, ctx: RequestContext, image_id: str) -> di
     return record
 
 
-def visible_image(request: web.Request) -> dict:
+def visible_image(request: web.Request) -> Record:
     """The addressed image as the caller may see it (404 otherwise)."""
     iid = image_id(request)
     return check_visible(engine(request).index.get_image(iid), request_context(request), iid)
 
 
-async def write_image(request: web.Request, mutate: Callable[[dict], dict]) -> dict:
+async def write_image(request: web.Request, mutate: Callable[[Record], Record]) -> Record:
     """Apply `mutate` to the addressed image in one index transaction (off the loop).
 
     Visibility is re-checked inside the transaction, so an image deleted or hidden between our
@@ -72,10 +76,10 @@ async def write_image(request: web.Request, mutate: Callable[[dict], dict]) -> d
     ctx = request_context(request)
     eng = engine(request)
 
-    def guarded(record: dict) -> dict:
+    def guarded(record: Record) -> Record:
         return mutate(check_visible(record, ctx, iid))
 
-    result: dict = await eng.offload.io(eng.index.update_image, iid, guarded)
+    result: Record = await eng.offload.io(eng.index.update_image, iid, guarded)
     return result
 
 

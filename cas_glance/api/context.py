@@ -11,7 +11,7 @@ Invariants:
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from aiohttp import web
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Awaitable, Callable, Mapping
 
 from aiohttp import http_exceptions, web
 from aiohttp.client_exceptions import ClientPayloadError
@@ -106,7 +106,7 @@ def error_response(
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     """Router 404/405, aiohttp's own 413 and anything the api raised as web.HTTP*."""
     if exc.status < 400:
-        return exc  # type: ignore[return-value]  # redirects etc. pass through unchanged
+        return exc  # redirects etc. pass through unchanged
     default = f"{exc.status}: {exc.reason}"
     message = exc.text if exc.text and exc.text != default else _DEFAULT_MESSAGES.get(exc.status, exc.reason)
     headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}

@@ -14,7 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -22,7 +22,12 @@ from cas_glance.api import common
 from cas_glance.api.context import request_context
 from cas_glance.api.keys import BODY_READ
 from cas_glance.domain import image as domain_image
-from cas_glance.errors import BadRequest, PayloadTooLarge, RangeNotSatisfiable, UnsupportedMediaType
+from cas_glance.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ IMPORT_METHODS = ""
 PATCH_TYPES = (domain_patch.PATCH_V21, domain_patch.PATCH_V20)
 
 
-def _requested_id(body: dict) -> str:
+def _requested_id(body: common.Record) -> str:
     """The caller's `id` when it is a UUID string (400 otherwise), else a fresh one."""
     if "id" not in body:
         return str(uuid.uuid4())
@@ -104,7 +104,7 @@ async def delete(request: web.Request) -> web.Response:
     eng = common.engine(request)
     when = common.now()
 
-    def mutate(record: dict) -> dict:
+    def mutate(record: common.Record) -> common.Record:
         common.check_visible(record, ctx, iid)
         return domain_image.mark_deleted(record, ctx, delayed=cfg.delayed_delete, now=when)
 

@@ -6,18 +6,14 @@ are `web.RequestKey`s.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
 from cas_glance.config import Config
 from cas_glance.domain.context import RequestContext
-
-if TYPE_CHECKING:  # the engine imports heavy modules; the edge only needs its type
-    from cas_glance.engine import Engine
+from cas_glance.engine import Engine
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
-ENGINE: web.AppKey["Engine"] = web.AppKey("engine", Any)  # type: ignore[arg-type]
+ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 
 # per request
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)  # x-openstack-request-id

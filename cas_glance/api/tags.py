@@ -6,21 +6,26 @@ Invariant: both are one index transaction each; the domain enforces the tag rule
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from cas_glance.api import common
 from cas_glance.api.context import request_context
 from cas_glance.domain import image as domain_image
 
+TagOp = Callable[[common.Record, str, str], common.Record]
 
-def _tag_mutate(request: web.Request, op):  # type: ignore[no-untyped-def]
+
+def _tag_mutate(request: web.Request, op: TagOp) -> Callable[[common.Record], common.Record]:
     ctx = request_context(request)
     tag = request.match_info["tag"]
     when = common.now()
 
-    def mutate(record: dict) -> dict:
+    def mutate(record: common.Record) -> common.Record:
         domain_image.ensure_can_modify(record, ctx)
-        return op(record, tag, when)
+        result: common.Record = op(record, tag, when)
+        return result
 
     return mutate
 

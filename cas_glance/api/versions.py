@@ -8,9 +8,13 @@ glanceclient's `has_version()` gates behave as they do against Glance.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from cas_glance.api.keys import CONFIG
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CURRENT = "v2.17"
 SUPPORTED = ("v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
@@ -57,7 +61,7 @@ def setup(app: web.Application) -> None:
 
 
 @web.middleware
-async def version_negotiation(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def version_negotiation(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown routes outside /v2 (`/v1/images`, `/v3`) get the 300 list, as Glance answers;
     unknown routes under /v2 stay 404 (the error middleware renders it)."""
     routing_error = getattr(request.match_info, "http_exception", None)

@@ -16,9 +16,9 @@ import gc
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -78,7 +78,8 @@ class GlanceCLI:
         env["HOME"] = str(self.home)
         proc = subprocess.run([*cmd, *args], stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=timeout, env=env,
-                              preexec_fn=(lambda: os.close(0)) if close_stdin else None)
+                              preexec_fn=(lambda: os.close(0)) if close_stdin else None,
+                              check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"glance {' '.join(args)} failed ({proc.returncode}):\n"
                                  f"{proc.stdout}\n{proc.stderr}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import uuid
 
+from cas_glance.api.keys import ENGINE
+from cas_glance.app import create_app
 from tests.api.helpers import JSON_ACCEPT
 
 
@@ -103,3 +105,26 @@ async def test_schemas_are_served(client):
         assert resp.status == 200
         assert (await resp.json())["name"] == name
     assert (await client.get("/v2/schemas/nope")).status == 404
+
+
+async def test_unexpected_exception_is_a_glance_style_500_and_logged(client, caplog):
+    engine = client.app[ENGINE]
+
+    def boom(image_id):
+        raise RuntimeError("index exploded")
+
+    engine.index.get_image = boom
+    resp = await client.get(f"/v2/images/{uuid.uuid4()}")
+    assert resp.status == 500
+    assert "<h1>500 Internal Server Error</h1>" in await resp.text()
+    assert "index exploded" not in await resp.text()  # internals stay in the log
+    assert resp.headers["x-openstack-request-id"].startswith("req-")
+    assert any("index exploded" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+async def test_public_endpoint_is_used_for_version_hrefs_and_location(aiohttp_client, cfg):
+    client = await aiohttp_client(create_app(cfg.replace(public_endpoint="https://img.example:443/")))
+    doc = await (await client.get("/versions")).json()
+    assert {v["links"][0]["href"] for v in doc["versions"]} == {"https://img.example:443/v2/"}
+    resp = await client.post("/v2/images", json={})
+    assert resp.headers["Location"].startswith("https://img.example:443/v2/images/")

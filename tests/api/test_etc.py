@@ -21,11 +21,11 @@ def test_sample_config_mentions_every_key_config_reads():
     text = (ETC / "cas-glance.conf").read_text()
     tables = {"DEFAULT": config._GLANCE_DEFAULT, "glance_store": config._GLANCE_STORE,
               "cas": config._CAS}
-    sections = re.split(r"^\[(\w+)\]\s*$", text, flags=re.M)
+    sections = re.split(r"^\[(\w+)\]\s*$", text, flags=re.MULTILINE)
     found = {name: body for name, body in zip(sections[1::2], sections[2::2])}
     for section, table in tables.items():
         for key in table:
-            assert re.search(rf"^#?{key} =", found[section], flags=re.M), f"[{section}] {key}"
+            assert re.search(rf"^#?{key} =", found[section], flags=re.MULTILINE), f"[{section}] {key}"
 
 
 def test_systemd_unit_runs_serve_and_stops_with_sigterm():

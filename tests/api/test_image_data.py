@@ -167,3 +167,29 @@ async def test_client_disconnect_mid_upload_reverts_to_queued_and_releases_chunk
     assert all(c["refcount"] == 0 for _, c in engine.index.iter_chunks())
     # and the image takes a fresh upload
     assert (await upload(client, image["id"], b"retry")).status == 204
+
+
+async def test_image_deleted_mid_upload_gives_410_and_stays_deleted(client):
+    image = await create(client)
+    sent_some, go_on = asyncio.Event(), asyncio.Event()
+
+    async def body():
+        yield os.urandom(512 * 1024)
+        sent_some.set()
+        await go_on.wait()
+        yield os.urandom(512 * 1024)
+
+    put = asyncio.ensure_future(upload(client, image["id"], body()))
+    await sent_some.wait()
+    for _ in range(100):  # until the server has begun (queued -> saving)
+        if (await show(client, image["id"]))["status"] == "saving":
+            break
+        await asyncio.sleep(0.02)
+    assert (await client.delete(f"/v2/images/{image['id']}")).status == 204
+    go_on.set()
+    resp = await put
+    assert resp.status == 410, await resp.text()
+    assert (await client.get(f"/v2/images/{image['id']}")).status == 404
+    engine = client.app[ENGINE]
+    assert list(engine.index.manifest(image["id"])) == []
+    assert all(c["refcount"] == 0 for _, c in engine.index.iter_chunks())

@@ -76,7 +76,7 @@ async def test_patch_updates_and_needs_the_exact_media_type(client):
 async def test_patch_errors_follow_glance(client):
     image = await create(client)
     url = f"/v2/images/{image['id']}"
-    async def patch(ops):  # noqa: E306
+    async def patch(ops):
         return (await client.patch(url, data=json.dumps(ops), headers=PATCH21)).status
     assert await patch([{"op": "replace", "path": "/status", "value": "active"}]) == 403
     assert await patch([{"op": "remove", "path": "/nope"}]) == 409
