@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import operator
 
 from . import _fastcdc
 from .reference import masks
@@ -50,8 +51,13 @@ _GEAR_ID = _gear_id()
 
 
 def _check_size(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    # operator.index accepts int-likes (e.g. numpy integers), not floats.
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}") from None
     if not MIN_SIZE_LIMIT <= value <= MAX_SIZE_LIMIT:
         raise ValueError(
             f"{name}={value} out of range [{MIN_SIZE_LIMIT}, {MAX_SIZE_LIMIT}]")
