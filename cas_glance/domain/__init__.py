@@ -4,7 +4,8 @@ Modules: ``context`` (RequestContext), ``status`` (the transition table), ``sche
 served JSON schemas and the validator), ``keys`` (key vocabulary), ``image`` (create, API view,
 tags; re-exports ``access`` and ``lifecycle``), ``patch`` (JSON-patch), ``query`` and
 ``filters`` and ``sorting`` (list parsing, selection, paging links), ``formats`` (disk image
-header probing: detection, virtual size, declared-format check).
+header probing: detection, virtual size, declared-format check), ``members`` (sharing),
+``types`` (``Record = dict[str, Any]``, ``Predicate``).
 
 Interface notes beyond the brief (all additive; no signature was changed):
 * ``image.finish_upload`` takes an optional ``virtual_size=`` keyword (default: ``size`` for
