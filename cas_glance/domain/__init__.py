@@ -9,7 +9,7 @@ header probing: detection, virtual size, declared-format check), ``members`` (sh
 
 Interface notes beyond the brief (all additive; no signature was changed):
 * ``image.finish_upload`` takes an optional ``virtual_size=`` keyword (default: ``size`` for
-  raw/iso, else None).
+  a bare raw/iso image, else None).
 * ``image.is_visible`` is False for ``pending_delete``/``deleted`` records (the API's 404).
 * ``image.ensure_can_modify(record, ctx)``: owner-or-admin check (403); ``apply_patch`` and
   ``mark_deleted`` call it themselves; the API should call it before upload, stage and tags.
