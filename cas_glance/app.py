@@ -11,14 +11,23 @@ Invariants:
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from cas_glance.api import actions, image_data, images, schemas, tags, versions
+from cas_glance import gc
+from cas_glance.api import (
+    actions,
+    image_data,
+    images,
+    info,
+    members,
+    schemas,
+    tags,
+    versions,
+)
 from cas_glance.api.context import context_from_headers
 from cas_glance.api.errors import Handler, error_middleware
 from cas_glance.api.keys import CONFIG, CONTEXT, ENGINE, REQUEST_ID
@@ -72,22 +81,14 @@ def setup_routes(app: web.Application) -> None:
     image_data.setup(app)
     tags.setup(app)
     actions.setup(app)
+    members.setup(app)
+    info.setup(app)
 
 
-async def _run_recovery_hook(engine: Engine) -> None:
-    """Start-up recovery: revert images a crash left `saving` (cas_glance.gc, when present)."""
-    try:
-        from cas_glance import gc
-    except ImportError:
-        log.info("start-up recovery skipped: cas_glance.gc is not available yet")
-        return
-    recover = getattr(gc, "recover_saving", None)
-    if recover is None:
-        log.info("start-up recovery skipped: cas_glance.gc has no recover_saving")
-        return
-    result = await engine.offload.io(recover, engine)
-    if inspect.isawaitable(result):  # accept an async recover_saving too
-        result = await result
+async def _recover(engine: Engine) -> None:
+    """Start-up recovery: images a crash left `saving` go back to `queued` (their pins are
+    released); runs before the first request, so no upload of ours can be in flight."""
+    result = await engine.offload.io(gc.recover_saving, engine)
     log.info("start-up recovery done: %s", result)
 
 
@@ -96,7 +97,7 @@ def _engine_ctx(cfg: Config) -> Callable[[web.Application], AsyncIterator[None]]
         engine = Engine.open(cfg)
         app[ENGINE] = engine
         try:
-            await _run_recovery_hook(engine)
+            await _recover(engine)
             yield
         finally:
             engine.close()

@@ -7,7 +7,8 @@ Invariants:
 * on SIGTERM/SIGINT: stop accepting connections, give in-flight requests SHUTDOWN_GRACE
   seconds, then cancel them. A cancelled upload reverts its image to `queued` (the engine runs
   the revert through cancellation) before the engine closes, so no image is left `saving`;
-  a crash that skips all this is repaired at start-up (`cas_glance.gc.recover_saving`).
+  a crash that skips all this is repaired at start-up (`cas_glance.gc.recover_saving`);
+* the periodic collector (`gc.collector_ctx`, every `wakeup_time` s) runs inside the daemon.
 """
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ import signal
 
 from aiohttp import web
 
+from cas_glance import gc
+from cas_glance.api.keys import CONFIG, ENGINE
 from cas_glance.app import create_app
 from cas_glance.config import Config
+from cas_glance.errors import CasGlanceError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,11 @@ async def run(cfg: Config, *, stop: asyncio.Event | None = None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(cfg), access_log_format=ACCESS_LOG_FORMAT,
-                           shutdown_timeout=shutdown_grace)
+    app = create_app(cfg)
+    # The periodic collector (Glance's scrubber daemon) belongs to the daemon, not to every
+    # app: appended after the engine's ctx, it stops before the engine closes.
+    app.cleanup_ctx.append(gc.collector_ctx(ENGINE, CONFIG))
+    runner = web.AppRunner(app, access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=shutdown_grace)
     await runner.setup()  # opens the engine (cleanup_ctx) and runs start-up recovery
     try:
         site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
@@ -81,7 +88,7 @@ def serve(cfg: Config) -> int:
             asyncio.run(run(cfg, shutdown_grace=grace))
         else:
             uvloop.run(run(cfg, shutdown_grace=grace))
-    except OSError as exc:  # typically the port is taken
+    except (OSError, CasGlanceError) as exc:  # port taken, data dir unusable, index mismatch
         log.error("cas-glance: cannot serve on %s:%d: %s", cfg.host, cfg.port, exc)
         return 1
     return 0

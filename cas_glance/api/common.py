@@ -22,12 +22,13 @@ from cas_glance.api.keys import CONFIG, ENGINE
 from cas_glance.config import Config
 from cas_glance.domain import image as domain_image
 from cas_glance.domain.context import RequestContext
+from cas_glance.domain.types import Record
 from cas_glance.engine import Engine
 from cas_glance.errors import BadRequest, NotFound
 
 _GONE_STATUSES = ("deleted", "pending_delete")
 
-Record = dict[str, Any]  # an image record, as the domain shapes it
+__all__ = ["Record"]  # re-exported: handlers annotate records with common.Record
 
 
 def now() -> str:

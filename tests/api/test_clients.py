@@ -137,3 +137,14 @@ def test_openstacksdk_with_v2_endpoint(live_server):
                              load_yaml_config=False, load_envvars=False)
     assert isinstance(list(conn.image.images()), list)
     json.dumps([i.to_dict() for i in conn.image.images()], default=str)
+
+
+def test_glanceclient_members(glance, live_server):
+    iid = _post_image(live_server, "to-share")
+    out = glance.run("member-create", iid, "proj-x").stdout
+    assert "proj-x" in out and "pending" in out
+    glance.run("member-update", iid, "proj-x", "accepted")
+    listed = glance.run("member-list", "--image-id", iid).stdout
+    assert "proj-x" in listed and "accepted" in listed
+    glance.run("member-delete", iid, "proj-x")
+    assert "proj-x" not in glance.run("member-list", "--image-id", iid).stdout
