@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--work-dir", type=Path, metavar="DIR", help="where local servers keep data")
     srv.add_argument("--keep", action="store_true", help="keep local servers' data dirs")
     srv.add_argument("--server-config", type=Path, metavar="INI", help="local server's --config")
+    srv.add_argument("--no-keepalive", dest="keepalive", action="store_false",
+                     help="a new connection per request (for uWSGI-served Glance)")
     run = p.add_argument_group("workload")
     run.add_argument("--quick", action="store_true", help="small sizes for CI smoke runs")
     run.add_argument("--phases", type=phases_arg, default=PHASES, help=f"subset of {','.join(PHASES)}")
@@ -120,7 +122,7 @@ async def run_phases(settings: Settings) -> dict[str, Any]:
     """Every selected phase, each on its own target; the merged results."""
     results: dict[str, Any] = {}
     src = RandomSource()
-    async with new_session() as session:
+    async with new_session(keepalive=settings.keepalive) as session:
         factory = ClientFactory(session, settings.token)
         for phase in settings.phases:
             async with open_target(settings, factory) as target:
@@ -150,6 +152,7 @@ def meta(settings: Settings, seconds: float) -> dict[str, Any]:
     return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "server": settings.endpoint or f"local cas-glance ({_git_rev()})",
             "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
             "duration_s": round(seconds, 1), "quick": settings.quick,
             "settings": {k: (str(v) if isinstance(v, Path) else v)
                          for k, v in asdict(replace(settings, token=None)).items()}}
@@ -174,8 +177,9 @@ def emit(settings: Settings, results: dict[str, Any], seconds: float, md_path: P
     """Table on stdout; JSON, Markdown and the plot where asked."""
     table_rows = report.rows(results, settings)
     info = meta(settings, seconds)
-    print(f"\ncas-glance end-to-end benchmark — {info['server']}, {info['date']}, "
-          f"{'QUICK run (targets not judged)' if settings.quick else f'median of {settings.repeat}'}")
+    mode = "QUICK run (targets not judged)" if settings.quick else f"median of {settings.repeat}"
+    print(f"\ncas-glance end-to-end benchmark — {info['server']}, {info['date']}, {mode}, "
+          f"load average {info['loadavg_at_end'][0]} on {info['cpus']} CPUs")
     print(report.table(table_rows))
     if settings.json_path:
         report.write_json(settings.json_path, info, results, table_rows)

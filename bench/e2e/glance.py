@@ -36,9 +36,13 @@ class Download:
     content_md5: str | None
 
 
-def new_session(connections: int = 128) -> aiohttp.ClientSession:
-    """The run's single session: a large connection pool, no timeouts on big transfers."""
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+def new_session(connections: int = 128, keepalive: bool = True) -> aiohttp.ClientSession:
+    """The run's single session: a large connection pool, no timeouts on big transfers.
+
+    ``keepalive=False`` opens a connection per request, for servers (uWSGI's HTTP modes)
+    that drop idle keep-alive connections under the client.
+    """
+    connector = aiohttp.TCPConnector(limit=connections, force_close=not keepalive)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
     return aiohttp.ClientSession(
         connector=connector, timeout=timeout, read_bufsize=_READ_BUFSIZE, auto_decompress=False

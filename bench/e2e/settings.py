@@ -65,6 +65,7 @@ class Settings:
     work_dir: Path | None = None
     keep: bool = False
     server_config: Path | None = None
+    keepalive: bool = True
 
     @property
     def local(self) -> bool:
