@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from cas_glance.api.keys import BODY_READ
 from cas_glance.domain import image as domain_image
 from cas_glance.errors import (
     BadRequest,
+    CasGlanceError,
     PayloadTooLarge,
     RangeNotSatisfiable,
     UnsupportedMediaType,
@@ -32,6 +34,7 @@ from cas_glance.errors import (
 log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 20  # bytes handed to the engine per step of the request stream
+_RANGE = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")  # one byte-range-spec: a-b, a-, -n
 
 
 def _expected_size(request: web.Request) -> int | None:
@@ -85,14 +88,12 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     """`Range` header -> (start, end exclusive). Multiple ranges: 400; malformed or a start at
     or past the end: 416; an end past the size is clamped; `-n` is the last n bytes."""
     unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or not spec.strip():
-        raise RangeNotSatisfiable(f"Malformed Range header: {header!r}", size)
-    if "," in spec:
+    if unit.strip().lower() == "bytes" and "," in spec:
         raise BadRequest("Multiple byte ranges are not supported")
-    first, dash, last = (p.strip() for p in spec.strip().partition("-"))
-    if not dash or not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()) \
-            or (last and not last.isdigit()):
+    match = _RANGE.fullmatch(spec) if unit.strip().lower() == "bytes" else None
+    if match is None or match.group(1) == match.group(2) == "":
         raise RangeNotSatisfiable(f"Malformed Range header: {header!r}", size)
+    first, last = match.groups()
     if not first:  # suffix: the last n bytes
         n = int(last)
         if n == 0 or size == 0:
@@ -145,12 +146,16 @@ async def _stream(request: web.Request, resp: web.StreamResponse,
         async for piece in reader:
             await resp.write(piece)
         await resp.write_eof()
-    except (ConnectionResetError, ConnectionError) as exc:
-        log.info("download aborted by the client: %s", exc)
-    except Exception:
+    except ConnectionError as exc:
+        log.info("download %s aborted by the client: %s", request.path, exc)
+    except Exception as exc:
         # Headers are gone: the only honest signal left is a short body. Close the connection
         # so the client sees fewer bytes than Content-Length and its hash check fails loudly.
-        log.exception("download of %s failed mid-stream", request.path)
+        # Expected kinds (image deleted meanwhile, store down) need no traceback.
+        if isinstance(exc, CasGlanceError):
+            log.warning("download %s failed mid-stream: %r", request.path, exc)
+        else:
+            log.exception("download %s failed mid-stream", request.path)
         if request.transport is not None:
             request.transport.close()
 

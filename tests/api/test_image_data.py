@@ -7,6 +7,7 @@ import hashlib
 import os
 import socket
 
+import aiohttp
 import pytest
 
 from cas_glance.api.keys import ENGINE
@@ -193,3 +194,30 @@ async def test_image_deleted_mid_upload_gives_410_and_stays_deleted(client):
     engine = client.app[ENGINE]
     assert list(engine.index.manifest(image["id"])) == []
     assert all(c["refcount"] == 0 for _, c in engine.index.iter_chunks())
+
+
+def _corrupt(cfg, digest):
+    from stores.layout import object_name
+
+    path = cfg.blob_dir / object_name(digest)
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF  # flip payload bits: the BLAKE3 check on read must catch it
+    path.write_bytes(bytes(raw))
+
+
+async def test_corrupt_first_chunk_is_500_before_any_byte(client, cfg):
+    image = await active_image(client, DATA)
+    first = next(d for _, d, _ in client.app[ENGINE].index.manifest(image["id"]) if d)
+    _corrupt(cfg, first)
+    resp = await client.get(f"/v2/images/{image['id']}/file")
+    assert resp.status == 500
+
+
+async def test_corrupt_later_chunk_cuts_the_body_short_instead_of_sending_wrong_bytes(client, cfg):
+    image = await active_image(client, DATA)
+    digests = [d for _, d, _ in client.app[ENGINE].index.manifest(image["id"]) if d]
+    _corrupt(cfg, digests[-1])
+    resp = await client.get(f"/v2/images/{image['id']}/file")
+    assert resp.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
