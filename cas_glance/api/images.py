@@ -21,7 +21,7 @@ from cas_glance.api.versions import base_url
 from cas_glance.domain import image as domain_image
 from cas_glance.domain import patch as domain_patch
 from cas_glance.domain import query as domain_query
-from cas_glance.errors import BadRequest
+from cas_glance.errors import BadRequest, Forbidden
 
 # We implement none of Glance's interoperable import methods (stage/import), so we advertise
 # none: openstacksdk's use_import=True then fails with a clear message instead of a 404.
@@ -112,9 +112,25 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def tasks(request: web.Request) -> web.Response:
+    """v2.12: the import tasks of an image. We run none, so the list is empty."""
+    common.visible_image(request)
+    return common.json_response({"tasks": []})
+
+
+async def locations(request: web.Request) -> web.Response:
+    """v2.17 location API: a content-addressed store has no per-image locations to add or
+    show, so both verbs answer 403 as Glance does with the location API turned off."""
+    common.visible_image(request)
+    raise Forbidden("Image locations are not available on this image service.")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_route("POST", "/v2/images", create)
     app.router.add_route("GET", "/v2/images", index)
     app.router.add_route("GET", "/v2/images/{image_id}", show)
     app.router.add_route("PATCH", "/v2/images/{image_id}", update)
     app.router.add_route("DELETE", "/v2/images/{image_id}", delete)
+    app.router.add_route("GET", "/v2/images/{image_id}/tasks", tasks)
+    app.router.add_route("GET", "/v2/images/{image_id}/locations", locations)
+    app.router.add_route("POST", "/v2/images/{image_id}/locations", locations)

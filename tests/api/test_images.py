@@ -134,3 +134,16 @@ async def test_deactivate_reactivate_and_their_403s(client):
     queued = await create(client)
     resp = await client.post(f"/v2/images/{queued['id']}/actions/deactivate")
     assert resp.status == 403
+
+
+async def test_tasks_list_is_empty_and_location_api_is_403(client):
+    image = await create(client)
+    resp = await client.get(f"/v2/images/{image['id']}/tasks")
+    assert resp.status == 200 and await resp.json() == {"tasks": []}
+    url = f"/v2/images/{image['id']}/locations"
+    assert (await client.get(url)).status == 403
+    assert (await client.post(url, json={"url": "file:///x", "validation_data": {}})).status == 403
+    assert (await client.get(f"/v2/images/{uuid.uuid4()}/tasks")).status == 404
+    ops = [{"op": "add", "path": "/locations/-", "value": {"url": "file:///x", "metadata": {}}}]
+    resp = await client.patch(f"/v2/images/{image['id']}", data=json.dumps(ops), headers=PATCH21)
+    assert resp.status == 403
