@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 STRETCH = 8 << 20  # bytes of image per pin txn
 BATCH = 4  # new chunks per store job (one thread hop per batch, not per chunk)
 MAX_INFLIGHT = 32  # new chunks in store jobs at once
+LANE_DEPTH = 4  # blocks queued per hash lane
 DYING_WAIT = 60.0  # seconds to wait for a collection to finish with a dying chunk
 
 
@@ -68,20 +69,55 @@ def _is_zero(chunk: bytes) -> bool:
 
 
 class _Lane:
-    """Ordered `update` calls of one hash object on the cpu pool, one block in flight."""
+    """Ordered `update` calls of one hash object, one cpu job at a time.
+
+    Blocks queue up while a job runs; when it ends, the next job takes everything queued (a
+    done-callback chains it, so the hash thread does not wait for the ingest loop). At most
+    LANE_DEPTH blocks wait: then `feed` waits (backpressure)."""
 
     def __init__(self, engine: "Engine", name: str) -> None:
         self.name, self._h, self._offload = name, hashlib.new(name), engine.offload
+        self.queue: list[bytes] = []
         self.pending: asyncio.Future[Any] | None = None
 
+    def _update(self, blocks: list[bytes]) -> None:
+        for block in blocks:
+            self._h.update(block)
+
+    def _kick(self, _done: Any = None) -> None:
+        if _done is not None:
+            self.pending = None
+            if _done.cancelled() or _done.exception() is not None:
+                self.queue.clear()  # the upload is failing anyway; `wait` reports it
+                self.pending = _done
+                return
+        if self.pending is None and self.queue:
+            blocks, self.queue = self.queue, []
+            self.pending = self._offload.cpu(self._update, blocks)
+            self.pending.add_done_callback(self._kick)
+
+    async def _wait(self) -> None:
+        # asyncio.wait never cancels what it waits for: a cancelled upload leaves the job be
+        fut = self.pending
+        if fut is None:
+            return
+        if fut.done():
+            await asyncio.sleep(0)  # its done-callback (which chains the next job) runs first
+        else:
+            await asyncio.wait([fut])
+        if fut.done() and (fut.cancelled() or fut.exception() is not None):
+            fut.result()  # re-raise what failed the update
+
     async def feed(self, block: bytes) -> None:
-        if self.pending is not None:
-            await self.pending
-        self.pending = self._offload.cpu(self._h.update, block)
+        self.queue.append(block)
+        self._kick()
+        while len(self.queue) >= LANE_DEPTH:
+            await self._wait()
 
     async def hexdigest(self) -> str:
-        if self.pending is not None:
-            await self.pending
+        while self.queue or (self.pending is not None and not self.pending.done()):
+            await self._wait()
+        await self._wait()
         return self._h.hexdigest()
 
 

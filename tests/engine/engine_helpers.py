@@ -16,11 +16,12 @@ _TEXT = bytes.maketrans(bytes(range(256)), (b"etaoinshrdlucmf " * 16))
 
 
 def text_like(n: int, seed: int) -> bytes:
-    return random.Random(seed).randbytes(n).translate(_TEXT)
+    return random_bytes(n, seed).translate(_TEXT)
 
 
 def random_bytes(n: int, seed: int) -> bytes:
-    return random.Random(seed).randbytes(n)
+    rng = random.Random(seed)  # randbytes is limited to 256 MiB per call
+    return b"".join(rng.randbytes(min(64 << 20, n - i)) for i in range(0, n, 64 << 20))
 
 
 def small_cfg(tmp: Path, **kw: object) -> Config:
