@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
 
-from cas_glance.config import S3Config
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError, StoreUnavailable
 from stores.layout import PREFIX, key_from_name, object_name, validate_key
+
+if TYPE_CHECKING:  # annotations only: stores never imports cas_glance at run time
+    from cas_glance.config import S3Config
 
 log = logging.getLogger(__name__)
 

@@ -22,17 +22,19 @@ import socket
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import requests.exceptions
 import swiftclient
 import urllib3.exceptions
 from swiftclient.exceptions import ClientException
 
-from cas_glance.config import SwiftConfig
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError, StoreUnavailable
 from stores.layout import PREFIX, key_from_name, object_name, validate_key
+
+if TYPE_CHECKING:  # annotations only: stores never imports cas_glance at run time
+    from cas_glance.config import SwiftConfig
 
 log = logging.getLogger(__name__)
 

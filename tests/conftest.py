@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -115,6 +116,13 @@ class SwiftServer:
         self.running = True
         return time.monotonic() - t0
 
+    def restart_later(self, delay: float = 0.5) -> "Restart":
+        """Start the stopped server again in the background after `delay` seconds."""
+        self._managed()
+        restart = Restart(self, delay)
+        restart.start()
+        return restart
+
     def ensure_running(self) -> None:
         if not self.running:
             self.start()
@@ -156,6 +164,32 @@ class SwiftServer:
 
         return swiftclient.Connection(authurl=self.auth_url, user=self.user, key=self.key,
                                       auth_version=self.auth_version, retries=0)
+
+
+class Restart(threading.Thread):
+    """A background start of a stopped server; `sleep` is a RetryingStore sleep hook that
+    turns a failed restart into a test failure instead of retrying forever."""
+
+    def __init__(self, server: SwiftServer, delay: float) -> None:
+        super().__init__(name="swift-restart", daemon=True)
+        self.server, self.delay = server, delay
+        self.error: BaseException | None = None
+        self.ready_at = 0.0
+
+    def run(self) -> None:
+        time.sleep(self.delay)
+        try:
+            self.server.start()
+            self.ready_at = time.monotonic()
+        except BaseException as exc:  # noqa: BLE001 - reported through sleep()
+            self.error = exc
+
+    def sleep(self, seconds: float) -> None:
+        if self.error is not None:
+            raise AssertionError(f"Swift did not restart: {self.error}") from self.error
+        if self.ready_at and time.monotonic() - self.ready_at > 30:
+            raise AssertionError("Swift is back for 30 s, but the store still fails")
+        time.sleep(seconds)
 
 
 def _external() -> SwiftServer | None:
