@@ -16,117 +16,28 @@ Invariants (each write method documents the one it keeps):
 * the in-process record cache equals `images` minus deleted/pending_delete records; it is
   updated under the write lock right after each commit, so it follows commit order.
 The map grows automatically: MapFullError aborts the txn, the map doubles (with no txn of
-this process active: `_Gate`), and the txn function runs again from scratch.
+this process active: `indexfmt.Gate`), and the txn function runs again from scratch.
 """
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import time
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import lmdb
-import msgpack
 
 from cas_glance.errors import Conflict, Gone, IndexMismatch, NotFound
+from cas_glance.indexfmt import (DYING, FORMAT_VERSION, HIDDEN, LIVE, MVAL, ZERO_DIGEST, ChunkRef,
+                                 Gate, NeedPut, mentry, mkey, mprefix, pack, unpack, when)
+
+__all__ = ["ChunkRef", "Index", "ZERO_DIGEST"]
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-ZERO_DIGEST = bytes(32)  # manifest marker for an all-zero chunk (never stored)
-LIVE, DYING = 0, 1
-HIDDEN = ("deleted", "pending_delete")  # statuses list_images/get_image do not show
-_MVAL = struct.Struct(">32sI")
 T = TypeVar("T")
 
-
-class ChunkRef(NamedTuple):
-    """One manifest entry to pin. digest None = zero chunk. `put`: the caller put+flushed the
-    blob in this stretch (so an absent entry may be created); `stored`/`codec` describe it."""
-
-    offset: int
-    digest: str | None
-    length: int
-    stored: int = 0
-    codec: int = 0
-    put: bool = False
-
-
-class _NeedPut(Exception):
-    """Internal: abort a pin txn; these digests must be (re-)put first."""
-
-    def __init__(self, digests: list[str]) -> None:
-        super().__init__(digests)
-        self.digests = digests
-
-
-class _Gate:
-    """Shared/exclusive gate: every txn is `shared`; a map resize is exclusive (LMDB's
-    set_mapsize requires no active transaction in this process)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active = 0
-        self._resizing = False
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._cond:
-            while self._resizing:
-                self._cond.wait()
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._active -= 1
-                if not self._active:
-                    self._cond.notify_all()
-
-    def exclusive(self, fn: Callable[[], None]) -> None:
-        with self._cond:
-            self._resizing = True
-            try:
-                while self._active:
-                    self._cond.wait()
-                fn()
-            finally:
-                self._resizing = False
-                self._cond.notify_all()
-
-
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
-
-
-def _unpack(raw: bytes) -> Any:
-    return msgpack.unpackb(raw, raw=False)
-
-
-def _mprefix(image_id: str) -> bytes:
-    return image_id.encode() + b"\x00"
-
-
-def _mkey(prefix: bytes, offset: int) -> bytes:
-    return prefix + offset.to_bytes(8, "big")
-
-
-def _mentry(key: bytes, val: bytes) -> tuple[int, str | None, int]:
-    raw, length = _MVAL.unpack(val)
-    return int.from_bytes(key[-8:], "big"), (None if raw == ZERO_DIGEST else raw.hex()), length
-
-
-def _when(value: Any) -> float:
-    """A record's deleted_at as epoch seconds (ISO string or number; missing = 0)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return 0.0
+_GEN = b"gcgen"  # meta: collection generation, bumped by every drop_dying that drops
 
 
 class Index:
@@ -138,7 +49,7 @@ class Index:
         Path(path).mkdir(parents=True, exist_ok=True)
         self._env = lmdb.open(str(path), map_size=map_size, max_dbs=8, sync=sync, metasync=sync)
         self._db = {n: self._env.open_db(n.encode()) for n in ("meta", "images", "manifest", "chunks", "gc")}
-        self._gate = _Gate()
+        self._gate = Gate()
         self._wlock = threading.Lock()
         self._check_meta(chunker_params)
         self._cache: dict[str, dict] = {}
@@ -180,16 +91,16 @@ class Index:
             db = self._db["meta"]
             fmt, stored = txn.get(b"format", db=db), txn.get(b"chunker", db=db)
             if fmt is None:
-                txn.put(b"format", _pack(FORMAT_VERSION), db=db)
-            elif _unpack(fmt) != FORMAT_VERSION:
-                raise IndexMismatch(f"index format version {_unpack(fmt)} on disk, this code "
+                txn.put(b"format", pack(FORMAT_VERSION), db=db)
+            elif unpack(fmt) != FORMAT_VERSION:
+                raise IndexMismatch(f"index format version {unpack(fmt)} on disk, this code "
                                     f"reads version {FORMAT_VERSION}")
             if params is None:
                 return
             if stored is None:
-                txn.put(b"chunker", _pack(params), db=db)
-            elif _unpack(stored) != params:
-                raise IndexMismatch(f"index was created with chunker parameters {_unpack(stored)}, "
+                txn.put(b"chunker", pack(params), db=db)
+            elif unpack(stored) != params:
+                raise IndexMismatch(f"index was created with chunker parameters {unpack(stored)}, "
                                     f"configured are {params}; changing them would end "
                                     "deduplication against stored data")
         self._write(txn_fn)
@@ -205,12 +116,12 @@ class Index:
 
     def _record(self, txn: lmdb.Transaction, image_id: str) -> dict | None:
         raw = txn.get(image_id.encode(), db=self._db["images"])
-        return None if raw is None else _unpack(raw)
+        return None if raw is None else unpack(raw)
 
     def _store(self, txn: lmdb.Transaction, rec: dict) -> dict:
-        raw = _pack(rec)
+        raw = pack(rec)
         txn.put(rec["id"].encode(), raw, db=self._db["images"])
-        return _unpack(raw)  # the cache holds its own copy, never the caller's dict
+        return unpack(raw)  # the cache holds its own copy, never the caller's dict
 
     def _mutate(self, txn: lmdb.Transaction, rec: dict, mutate: Callable[[dict], dict]) -> dict:
         new = mutate(rec)
@@ -262,7 +173,7 @@ class Index:
     def iter_images_all(self) -> Iterator[dict]:
         """Every record, including deleted and pending_delete (read in batches)."""
         for _key, raw in self._scan("images"):
-            yield _unpack(raw)
+            yield unpack(raw)
 
     def saving_images(self) -> list[str]:
         """Ids left in 'saving' (start-up recovery aborts them: no upload survives a restart)."""
@@ -271,7 +182,7 @@ class Index:
     def pending_delete_images(self, older_than: float) -> list[dict]:
         """pending_delete records whose deleted_at (epoch or ISO time) is <= older_than."""
         return [r for r in self.iter_images_all()
-                if r.get("status") == "pending_delete" and _when(r.get("deleted_at")) <= older_than]
+                if r.get("status") == "pending_delete" and when(r.get("deleted_at")) <= older_than]
 
     def purge_pending(self, image_id: str) -> dict | None:
         """Txn invariant: a pending_delete image's refs and manifest go and it becomes 'deleted'
@@ -292,38 +203,43 @@ class Index:
             raise Gone(f"Image {image_id} is no longer being uploaded (status {state})")
         return rec
 
-    def pin(self, image_id: str, entries: Iterable[ChunkRef]) -> list[str]:
+    def pin(self, image_id: str, entries: Iterable[ChunkRef], since_gen: int | None = None) -> list[str]:
         """Append a manifest stretch and take one reference per entry, in one txn, only while
         the image is 'saving' (else Gone). Absent chunk: created live at 1 if the caller put
         it (else returned). Live: +1. Dying: returned. If anything is returned nothing was
-        committed: the caller waits until those are not dying, re-puts, retries."""
+        committed: the caller waits until those are not dying, re-puts, retries.
+        `since_gen`: the collection generation the caller read before looking up / putting
+        these chunks; if a collection dropped entries since, an absent chunk is returned even
+        when the caller put it (the collection may have deleted that blob after the put)."""
         entries = list(entries)
         try:
-            self._write(lambda txn: self._pin_txn(txn, image_id, entries))
-        except _NeedPut as need:
+            self._write(lambda txn: self._pin_txn(txn, image_id, entries, since_gen))
+        except NeedPut as need:
             return need.digests
         return []
 
-    def _pin_txn(self, txn: lmdb.Transaction, image_id: str, entries: list[ChunkRef]) -> None:
+    def _pin_txn(self, txn: lmdb.Transaction, image_id: str, entries: list[ChunkRef],
+                 since_gen: int | None) -> None:
         self._saving(txn, image_id)
-        prefix, chunks, need = _mprefix(image_id), self._db["chunks"], []
+        prefix, chunks, need = mprefix(image_id), self._db["chunks"], []
+        stale = since_gen is not None and self._gen(txn) != since_gen
         for e in entries:
             raw = ZERO_DIGEST if e.digest is None else bytes.fromhex(e.digest)
-            txn.put(_mkey(prefix, e.offset), _MVAL.pack(raw, e.length), db=self._db["manifest"])
+            txn.put(mkey(prefix, e.offset), MVAL.pack(raw, e.length), db=self._db["manifest"])
             if e.digest is None:
                 continue
             val = txn.get(raw, db=chunks)
             if val is None:
-                if e.put:
-                    txn.put(raw, _pack([1, e.stored, e.codec, LIVE, 0, e.length]), db=chunks)
+                if e.put and not stale:
+                    txn.put(raw, pack([1, e.stored, e.codec, LIVE, 0, e.length]), db=chunks)
                 else:
                     need.append(e.digest)
-            elif _unpack(val)[3] == DYING:
+            elif unpack(val)[3] == DYING:
                 need.append(e.digest)
             else:
-                self._incref(txn, raw, _unpack(val))
+                self._incref(txn, raw, unpack(val))
         if need:
-            raise _NeedPut(sorted(set(need)))
+            raise NeedPut(sorted(set(need)))
 
     def finish_upload(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
         """Txn invariant: status (saving -> whatever mutate sets) and hashes flip together, and
@@ -355,11 +271,11 @@ class Index:
 
     def manifest_batch(self, image_id: str, start: int, limit: int) -> list[tuple[int, str | None, int]]:
         """Up to `limit` entries from the one covering `start` (one cursor seek, short txn)."""
-        prefix = _mprefix(image_id)
+        prefix = mprefix(image_id)
 
         def txn_fn(txn: lmdb.Transaction) -> list[tuple[int, str | None, int]]:
             cur = txn.cursor(db=self._db["manifest"])
-            target = _mkey(prefix, start)
+            target = mkey(prefix, start)
             found = cur.set_range(target)
             if not (found and cur.key() == target):
                 # the covering chunk starts before `start`: step back one entry
@@ -367,7 +283,7 @@ class Index:
                     cur.set_range(target)
             out: list[tuple[int, str | None, int]] = []
             while len(out) < limit and cur.key().startswith(prefix):
-                entry = _mentry(cur.key(), cur.value())
+                entry = mentry(cur.key(), cur.value())
                 if entry[0] + entry[2] > start:
                     out.append(entry)
                 if not cur.next():
@@ -377,7 +293,7 @@ class Index:
 
     def _chunk(self, txn: lmdb.Transaction, digest: str) -> list | None:
         val = txn.get(bytes.fromhex(digest), db=self._db["chunks"])
-        return None if val is None else _unpack(val)
+        return None if val is None else unpack(val)
 
     def has_chunk(self, digest: str) -> bool:
         """A live entry exists (its blob is in the store)."""
@@ -398,7 +314,7 @@ class Index:
     def iter_chunks(self) -> Iterator[tuple[str, dict]]:
         """(digest, {refcount, stored, codec, state, zero_since, length}) for every entry."""
         for key, raw in self._scan("chunks"):
-            rc, stored, codec, state, since, length = _unpack(raw)
+            rc, stored, codec, state, since, length = unpack(raw)
             yield key.hex(), {"refcount": rc, "stored": stored, "codec": codec,
                               "state": "dying" if state == DYING else "live",
                               "zero_since": since, "length": length}
@@ -429,28 +345,28 @@ class Index:
             txn.delete(raw, db=self._db["gc"])
             entry[4] = 0
         entry[0] += 1
-        txn.put(raw, _pack(entry), db=self._db["chunks"])
+        txn.put(raw, pack(entry), db=self._db["chunks"])
 
     def _decref(self, txn: lmdb.Transaction, raw: bytes, now: float) -> None:
         val = txn.get(raw, db=self._db["chunks"])
         if val is None:
             log.error("index: manifest names chunk %s which has no entry", raw.hex())
             return
-        entry = _unpack(val)
+        entry = unpack(val)
         entry[0] -= 1
         if entry[0] <= 0:
             entry[0], entry[4] = 0, now
-            txn.put(raw, _pack(now), db=self._db["gc"])
-        txn.put(raw, _pack(entry), db=self._db["chunks"])
+            txn.put(raw, pack(now), db=self._db["gc"])
+        txn.put(raw, pack(entry), db=self._db["chunks"])
 
     def _release(self, txn: lmdb.Transaction, image_id: str) -> int:
         """Drop the image's manifest, one reference per entry. Returns entries dropped."""
-        prefix, now, n = _mprefix(image_id), time.time(), 0
+        prefix, now, n = mprefix(image_id), time.time(), 0
         cur = txn.cursor(db=self._db["manifest"])
         if not cur.set_range(prefix):
             return 0
         while cur.key().startswith(prefix):
-            raw, _length = _MVAL.unpack(cur.value())
+            raw, _length = MVAL.unpack(cur.value())
             if raw != ZERO_DIGEST:
                 self._decref(txn, raw, now)
             n += 1
@@ -461,7 +377,7 @@ class Index:
     # -- collection primitives (used by gc.py) -------------------------------------------
     def zero_ref_chunks(self, older_than: float) -> list[str]:
         """Digests whose refcount has been 0 since at or before `older_than` (a snapshot)."""
-        return [k.hex() for k, v in self._scan("gc") if _unpack(v) <= older_than]
+        return [k.hex() for k, v in self._scan("gc") if unpack(v) <= older_than]
 
     def mark_dying(self, digests: Iterable[str], older_than: float) -> list[str]:
         """Txn invariant: only entries still at refcount 0, live, and zero since <= older_than
@@ -473,7 +389,7 @@ class Index:
                 c = self._chunk(txn, d)
                 if c is not None and c[0] == 0 and c[3] == LIVE and c[4] <= older_than:
                     c[3] = DYING
-                    txn.put(bytes.fromhex(d), _pack(c), db=self._db["chunks"])
+                    txn.put(bytes.fromhex(d), pack(c), db=self._db["chunks"])
                     marked.append(d)
             return marked
         return self._write(txn_fn)
@@ -490,5 +406,67 @@ class Index:
                     txn.delete(raw, db=self._db["chunks"])
                     txn.delete(raw, db=self._db["gc"])
                     n += 1
+            if n:
+                txn.put(_GEN, pack(self._gen(txn) + 1), db=self._db["meta"])
             return n
         return self._write(txn_fn)
+
+    def _gen(self, txn: lmdb.Transaction) -> int:
+        raw = txn.get(_GEN, db=self._db["meta"])
+        return 0 if raw is None else int(unpack(raw))
+
+    def gc_generation(self) -> int:
+        """How many drop_dying txns dropped something. An upload reads it before looking up
+        or putting a stretch's chunks and hands it to pin (see pin)."""
+        return self._read(self._gen)
+
+    def mark_orphans_dying(self, digests: Iterable[str]) -> list[str]:
+        """Txn invariant: an orphan blob (no entry) gets a dying entry at refcount 0 before
+        the sweep deletes it, so a pin racing the sweep waits / re-puts as for a collection.
+        Digests that have an entry are left alone. Returns those marked."""
+        def txn_fn(txn: lmdb.Transaction) -> list[str]:
+            marked = []
+            for d in digests:
+                raw = bytes.fromhex(d)
+                if txn.get(raw, db=self._db["chunks"]) is None:
+                    txn.put(raw, pack([0, 0, 0, DYING, 0, 0]), db=self._db["chunks"])
+                    txn.put(raw, pack(0.0), db=self._db["gc"])
+                    marked.append(d)
+            return marked
+        return self._write(txn_fn)
+
+    def rebuild_refcounts(self) -> int:
+        """Txn invariant (repair): every refcount equals the number of manifest entries of
+        images that are not deleted naming the chunk, and `gc` lists exactly the entries at
+        0, all in one txn. Returns how many entries changed."""
+        def txn_fn(txn: lmdb.Transaction) -> int:
+            counts = self._manifest_counts(txn)
+            changed, now = 0, time.time()
+            for raw, val in list(txn.cursor(db=self._db["chunks"])):
+                entry = unpack(val)
+                want = counts.get(raw, 0)
+                if entry[0] == want and (want == 0) == (txn.get(raw, db=self._db["gc"]) is not None):
+                    continue
+                if want == 0:
+                    entry[4] = entry[4] if entry[0] == 0 and entry[4] else now
+                    txn.put(raw, pack(entry[4]), db=self._db["gc"])
+                else:
+                    entry[4] = 0
+                    txn.delete(raw, db=self._db["gc"])
+                entry[0] = want
+                txn.put(raw, pack(entry), db=self._db["chunks"])
+                changed += 1
+            return changed
+        return self._write(txn_fn)
+
+    def _manifest_counts(self, txn: lmdb.Transaction) -> dict[bytes, int]:
+        """Raw digest -> manifest entries naming it, over images not deleted."""
+        counts: dict[bytes, int] = {}
+        live_prefixes = {mprefix(k.decode()) for k, v in txn.cursor(db=self._db["images"])
+                         if unpack(v).get("status") != "deleted"}
+        for key, val in txn.cursor(db=self._db["manifest"]):
+            if key[: key.index(b"\x00") + 1] in live_prefixes:
+                raw = val[:32]
+                if raw != ZERO_DIGEST:
+                    counts[raw] = counts.get(raw, 0) + 1
+        return counts

@@ -128,6 +128,7 @@ class _Stretch:
     new: set[str] = field(default_factory=set)  # digests whose put started in this stretch
     jobs: list["asyncio.Task[list[tuple[str, int, int]]]"] = field(default_factory=list)
     size: int = 0
+    gen: int | None = None  # collection generation read before its first lookup (see pin)
 
 
 class Ingest:
@@ -144,6 +145,7 @@ class Ingest:
         self.slots = asyncio.Semaphore(MAX_INFLIGHT // BATCH)
         self.commit: asyncio.Task[None] | None = None
         self.jobs: list[asyncio.Future[Any]] = []  # everything to settle on failure
+        self.block_gen = 0  # collection generation read by the latest cut job
 
     async def run(self, stream: AsyncIterator[bytes]) -> IngestResult:
         try:
@@ -184,23 +186,27 @@ class Ingest:
     async def _cut(self, block: bytes | None) -> None:
         fut = self.e.offload.cpu(self._cut_job, block)
         self.jobs.append(fut)
-        cut = await fut
+        self.block_gen, cut = await fut
         self.jobs.pop()
         batch: list[tuple[str, bytes]] = []
         for digest, chunk, known in cut:
             batch = await self._chunk(digest, chunk, known, batch)
         await self._submit(batch)
 
-    def _cut_job(self, block: bytes | None) -> list[tuple[str | None, bytes, bool]]:
-        """Worker thread: cut, hash, zero test, live lookup. Returns (digest|None, chunk, known)."""
+    def _cut_job(self, block: bytes | None) -> tuple[int, list[tuple[str | None, bytes, bool]]]:
+        """Worker thread: cut, hash, zero test, live lookup. Returns the collection generation
+        read before the lookup, and (digest|None, chunk, known) per chunk."""
         chunks = self.stream.feed(block) if block is not None else self.stream.finish()
         digests = [None if _is_zero(c) else blobfmt.digest(c) for c in chunks]
+        gen = self.e.index.gc_generation()
         known = self.e.index.known_chunks([d for d in digests if d is not None]) if chunks else set()
-        return [(d, c, d in known) for d, c in zip(digests, chunks)]
+        return gen, [(d, c, d in known) for d, c in zip(digests, chunks)]
 
     async def _chunk(self, digest: str | None, chunk: bytes, known: bool,
                      batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
         st = self.stretch
+        if st.gen is None:
+            st.gen = self.block_gen
         st.refs.append((self.offset, digest, len(chunk)))
         self.offset += len(chunk)
         st.size += len(chunk)
@@ -258,16 +264,20 @@ class Ingest:
             await self.e.offload.io(store_call, self.e.store.flush, list(info))
         self.n_new += len(info)
         self.stored += sum(s for s, _c in info.values())
+        gen = st.gen
         while True:
             refs = [ChunkRef(o, d, n, *info[d], True) if d in info else ChunkRef(o, d, n)
                     for o, d, n in st.refs]
-            need = await self.e.offload.io(self.e.index.pin, self.image_id, refs)
+            need = await self.e.offload.io(self.e.index.pin, self.image_id, refs, gen)
             if not need:
                 return
             log.info("ingest %s: %d chunk(s) dying or gone at pin; re-putting", self.image_id, len(need))
-            info.update(await self._reput(need, st.raw))
+            gen, again = await self._reput(need, st.raw)
+            info.update(again)
 
-    async def _reput(self, digests: list[str], raw: dict[str, bytes]) -> dict[str, tuple[int, int]]:
+    async def _reput(self, digests: list[str], raw: dict[str, bytes]) -> tuple[int, dict[str, tuple[int, int]]]:
+        """Wait until no digest is dying, then put them again; returns the collection
+        generation read before the puts (a collection after it makes pin refuse again)."""
         deadline = time.monotonic() + DYING_WAIT
         for d in digests:
             # a dying blob is being deleted: putting it before the entry is dropped could lose it
@@ -275,6 +285,7 @@ class Ingest:
                 if time.monotonic() > deadline:
                     raise StoreFailure(f"chunk {d} stayed dying for {DYING_WAIT:.0f}s (collector stuck?)")
                 await asyncio.sleep(0.05)
+        gen = await self.e.offload.io(self.e.index.gc_generation)
         out = await self.e.offload.io(self._store_job, [(d, raw[d]) for d in digests])
         await self.e.offload.io(store_call, self.e.store.flush, digests)
-        return {d: (s, c) for d, s, c in out}
+        return gen, {d: (s, c) for d, s, c in out}

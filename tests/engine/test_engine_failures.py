@@ -52,8 +52,8 @@ async def test_store_failing_mid_ingest_reverts_and_releases_pins(tmp_path: Path
         pinned = []
         real_pin = eng.index.pin
 
-        def spy(image_id, entries):  # type: ignore[no-untyped-def]
-            out = real_pin(image_id, entries)
+        def spy(image_id, entries, *rest):  # type: ignore[no-untyped-def]
+            out = real_pin(image_id, entries, *rest)
             pinned.append(len(list(entries)))
             return out
         eng.index.pin = spy  # type: ignore[method-assign]
