@@ -4,7 +4,9 @@
 directory under /tmp on 4 free consecutive ports, once per session, and purges it at the end.
 When `CAS_TEST_SWIFT_AUTH` or `CAS_TEST_S3_URL` is set, the tests use that external endpoint
 instead and start nothing (credentials: `CAS_TEST_SWIFT_USER/_KEY/_AUTH_VERSION`,
-`CAS_TEST_S3_ACCESS_KEY/_SECRET_KEY/_REGION`).
+`CAS_TEST_S3_ACCESS_KEY/_SECRET_KEY/_REGION`; an existing empty `*-cas-test` bucket or
+container to use instead of a fresh one: `CAS_TEST_S3_BUCKET`, `CAS_TEST_SWIFT_CONTAINER`).
+`CAS_TEST_SWIFT_DIR` moves the managed server's directory off /tmp (it needs user xattrs).
 
 A server that cannot be had is a skip on a workstation and a failure (with the log tail) when
 `CAS_TEST_REQUIRE=1` or `CI=true`: a real-service suite must never skip silently in CI.
@@ -25,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -204,7 +207,8 @@ def _external() -> SwiftServer | None:
 
 
 def _start_managed() -> SwiftServer:
-    base = Path(tempfile.mkdtemp(prefix="cas-saio-", dir="/tmp"))
+    # the data dir needs user xattrs (ext4, xfs, btrfs; tmpfs on Linux >= 6.6)
+    base = Path(tempfile.mkdtemp(prefix="cas-saio-", dir=os.environ.get("CAS_TEST_SWIFT_DIR", "/tmp")))
     err = ""
     for _attempt in range(3):  # a port taken between our probe and the script's: try another
         port = _free_port_block()
@@ -263,6 +267,13 @@ def _require_api(server: SwiftServer, api: str) -> None:
     server.ensure_running()  # a fault test that died before restarting must not cascade
 
 
+def _parallel(fn: Any, items: list[Any]) -> None:
+    """Teardown deletes, 8 in flight: one by one they dominate a test's time on a busy box."""
+    with ThreadPoolExecutor(8) as pool:
+        for _ in pool.map(fn, items):
+            pass
+
+
 @pytest.fixture
 def s3_store(swift_server: SwiftServer) -> Iterator[Any]:
     from stores.s3 import S3Store
@@ -270,7 +281,7 @@ def s3_store(swift_server: SwiftServer) -> Iterator[Any]:
     _require_api(swift_server, "s3")
     bucket = os.environ.get("CAS_TEST_S3_BUCKET") or unique_name()
     store = S3Store.from_config(swift_server.s3_config(bucket), connect_timeout=2,
-                                read_timeout=30, listing_limit=100)
+                                read_timeout=30, listing_limit=50)
     client = swift_server.s3_client()
     store.ensure_bucket()
     guard_destructive(bucket, client.list_objects_v2(Bucket=bucket, MaxKeys=1).get("Contents", []))
@@ -280,9 +291,9 @@ def s3_store(swift_server: SwiftServer) -> Iterator[Any]:
         store.close()
         swift_server.ensure_running()
         # everything in the bucket, not only blobs: tests may plant foreign objects
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", ()):
-                client.delete_object(Bucket=bucket, Key=obj["Key"])
+        names = [obj["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                 for obj in page.get("Contents", ())]
+        _parallel(lambda name: client.delete_object(Bucket=bucket, Key=name), names)
         if not os.environ.get("CAS_TEST_S3_BUCKET"):
             client.delete_bucket(Bucket=bucket)
         client.close()
@@ -295,7 +306,7 @@ def swift_store(swift_server: SwiftServer) -> Iterator[Any]:
     _require_api(swift_server, "swift")
     container = os.environ.get("CAS_TEST_SWIFT_CONTAINER") or unique_name()
     store = SwiftStore.from_config(swift_server.swift_config(container), connect_timeout=2,
-                                   read_timeout=30, listing_limit=100)
+                                   read_timeout=30, listing_limit=50)
     conn = swift_server.swift_connection()
     store.ensure_container()
     guard_destructive(container, conn.get_container(container, limit=1)[1])
@@ -304,8 +315,14 @@ def swift_store(swift_server: SwiftServer) -> Iterator[Any]:
     finally:
         store.close()
         swift_server.ensure_running()
-        for obj in conn.get_container(container, full_listing=True)[1]:
-            conn.delete_object(container, obj["name"])
+        local = threading.local()  # swiftclient connections are not thread-safe
+
+        def delete(name: str) -> None:
+            if not hasattr(local, "conn"):
+                local.conn = swift_server.swift_connection()
+            local.conn.delete_object(container, name)
+
+        _parallel(delete, [obj["name"] for obj in conn.get_container(container, full_listing=True)[1]])
         if not os.environ.get("CAS_TEST_SWIFT_CONTAINER"):
             conn.delete_container(container)
         conn.close()

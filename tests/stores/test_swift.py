@@ -18,7 +18,7 @@ pytestmark = pytest.mark.swift
 
 
 class TestSwiftStore(StoreContract):
-    many_keys = 150  # above the fixture's page size (100): the listing crosses a page
+    many_keys = 60  # above the fixture's page size (50): the listing crosses a page
 
     @pytest.fixture
     def store(self, swift_store: Any) -> Iterator[Any]:
