@@ -8,7 +8,7 @@ while scanning) implements it fast.
 Invariants:
 
 * ``Chunker.chunk_lengths(buf)`` sums to ``len(buf)``; every chunk but the
-  last is longer than ``min_size``; none is longer than ``max_size``.
+  last has at least ``min_size`` bytes; none has more than ``max_size``.
 * A ``StreamChunker`` cuts exactly where ``chunk_lengths`` cuts on the
   concatenation of everything fed, whatever the feed sizes: it only makes
   a cut when it has ``max_size`` bytes from the chunk start on (a cut never

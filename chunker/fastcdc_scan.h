@@ -10,7 +10,7 @@
  *   - a cut depends only on the bytes from the chunk start up to at most
  *     max_size bytes later, which is what lets a streamer cut as soon as it
  *     holds max_size bytes;
- *   - every chunk but the last of a buffer is > min_size and <= max_size bytes;
+ *   - every chunk but the last of a buffer has min_size..max_size bytes;
  *   - the gear table is fixed: changing it (or anything else that moves cuts)
  *     silently ends deduplication against every image already stored.
  */

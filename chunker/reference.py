@@ -23,7 +23,7 @@ The algorithm (FastCDC, Xia et al. 2020, with normalized chunking level 2):
 The masks are the top bits of the fingerprint, because bit ``k`` of ``fp``
 depends on the last ``k + 1`` bytes only: the high bits see the widest window.
 
-Invariants: every chunk but the last is longer than ``min_size`` and at most
+Invariants: every chunk but the last has at least ``min_size`` bytes and at most
 ``max_size``; a cut depends only on the bytes from the chunk start to at most
 ``max_size`` bytes later.  Changing anything here (table, masks, rule) moves
 cuts, which silently ends deduplication against every image already stored.
