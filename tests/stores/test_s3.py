@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import pytest
@@ -95,3 +97,17 @@ def test_swift_down_is_unavailable_and_a_retrying_store_recovers(s3_store: S3Sto
     retrying.put(later, blob_for(later))  # keeps failing until Swift is back, then lands
     restart.join()
     assert retrying.get(key) == blob_for(key) and s3_store.get(later) == blob_for(later)
+
+
+def test_first_puts_from_many_threads_create_the_missing_bucket(swift_server: Any) -> None:
+    bucket = f"{uuid.uuid4().hex[:16]}-cas-test"
+    store = S3Store.from_config(swift_server.s3_config(bucket, create_bucket_on_put=True))
+    keys = [random_key() for _ in range(16)]
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda k: store.put(k, blob_for(k)), keys))
+        assert [i.key for i in store.list()] == sorted(keys)
+    finally:
+        for k in keys:
+            store.delete(k)
+        swift_server.s3_client().delete_bucket(Bucket=bucket)
