@@ -168,10 +168,10 @@ class SwiftStore:
             with self._conn(f"put {name}") as conn:
                 self._put(conn, name, data)
             return
-        except BlobNotFound:  # the container is missing
+        except BlobNotFound as exc:  # a PUT 404s only when the container is missing
             if not self._create_container:
                 raise StoreError(f"Swift put {name}: container {self.container!r} does not "
-                                 "exist (swift_store_create_container_on_put is off)") from None
+                                 "exist (swift_store_create_container_on_put is off)") from exc
         self.ensure_container()
         with self._conn(f"put {name}") as conn:
             self._put(conn, name, data)
