@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import platform
@@ -87,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", type=Path, dest="json_path", metavar="FILE", help="write all results")
     out.add_argument("--plot", type=Path, dest="plot_path", metavar="FILE.png", help="series chart")
     out.add_argument("--markdown", type=Path, metavar="FILE", help="results table as Markdown")
+    out.add_argument("--from-json", type=Path, metavar="FILE.json",
+                     help="measure nothing: print (and re-write) the report of an earlier run")
+    out.add_argument("--baseline", type=Path, metavar="FILE.json",
+                     help="another run's --json (e.g. OpenStack Glance) shown beside each figure")
     out.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -173,18 +178,42 @@ def _check_plot_possible(settings: Settings) -> None:
         _pyplot()
 
 
-def emit(settings: Settings, results: dict[str, Any], seconds: float, md_path: Path | None) -> None:
+def load_document(path: Path | None) -> dict[str, Any] | None:
+    """A previous run's JSON document, checked before anything is measured."""
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if not (isinstance(document, dict) and isinstance(document.get("figures"), list)
+            and "settings" in document.get("meta", {})):
+        raise ValueError(f"{path}: not a `python -m bench --json` document")
+    return document
+
+
+def settings_of(document: dict[str, Any], args: argparse.Namespace) -> Settings:
+    """The settings an earlier run recorded, with this invocation's outputs."""
+    saved = {k: v for k, v in document["meta"]["settings"].items() if k in Settings.__dataclass_fields__}
+    saved["phases"] = tuple(saved.get("phases", PHASES))
+    return replace(Settings(**saved), json_path=args.json_path, plot_path=args.plot_path)
+
+
+def emit(settings: Settings, results: dict[str, Any], info: dict[str, Any], args: argparse.Namespace,
+         baseline: dict[str, Any] | None) -> None:
     """Table on stdout; JSON, Markdown and the plot where asked."""
     table_rows = report.rows(results, settings)
-    info = meta(settings, seconds)
+    if baseline is not None:
+        report.add_baseline(table_rows, baseline)
+        print(f"\nbaseline: {baseline['meta']['server']}, {baseline['meta']['date']}")
     mode = "QUICK run (targets not judged)" if settings.quick else f"median of {settings.repeat}"
     print(f"\ncas-glance end-to-end benchmark — {info['server']}, {info['date']}, {mode}, "
           f"load average {info['loadavg_at_end'][0]} on {info['cpus']} CPUs")
     print(report.table(table_rows))
     if settings.json_path:
         report.write_json(settings.json_path, info, results, table_rows)
-    if md_path:
-        md_path.write_text(report.markdown(table_rows) + "\n")
+    if args.markdown:
+        args.markdown.write_text(report.markdown(table_rows) + "\n")
     if settings.plot_path:
         from bench.e2e.plot import plot_series
 
@@ -198,9 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = resolve(args)
         _check_plot_possible(settings)
+        baseline = load_document(args.baseline)
+        earlier = load_document(args.from_json)
     except (ValueError, RuntimeError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    if earlier is not None:
+        emit(settings_of(earlier, args), earlier["results"], earlier["meta"], args, baseline)
+        return 0
     start = time.perf_counter()
     try:
         with _event_loop_runner() as runner:
@@ -208,5 +242,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GlanceError, RuntimeError, OSError, aiohttp.ClientError) as exc:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
         return 1
-    emit(settings, results, time.perf_counter() - start, args.markdown)
+    emit(settings, results, meta(settings, time.perf_counter() - start), args, baseline)
     return 0

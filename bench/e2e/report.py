@@ -166,25 +166,49 @@ def _met(met: bool | None) -> str:
     return {True: "yes", False: "NO", None: "n/a"}[met]
 
 
+def add_baseline(table_rows: list[dict[str, Any]], baseline: dict[str, Any]) -> None:
+    """Put the same figure of a baseline run (its ``--json``) beside each row."""
+    theirs = {row["figure"]: row["value"] for row in baseline.get("figures", [])}
+    for row in table_rows:
+        row["baseline"] = theirs.get(row["figure"])
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    ours, theirs = row["value"], row.get("baseline")
+    if ours is None or not theirs:
+        return "—"
+    return f"{ours / theirs:.2f}x"
+
+
+def _cells(row: dict[str, Any], with_baseline: bool) -> list[str]:
+    cells = [row["label"], f"{_fmt(row['value'])} {row['unit']}", row["reference"]]
+    if with_baseline:
+        cells += [f"{_fmt(row.get('baseline'))} {row['unit']}", _ratio(row)]
+    return [*cells, row["target"] or "—", _met(row["met"]) if row["target"] else ""]
+
+
+def _head(with_baseline: bool) -> list[str]:
+    extra = ["baseline", "vs baseline"] if with_baseline else []
+    return ["figure", "value", "Glance 33 (FACTS)", *extra, "target", "met"]
+
+
 def table(table_rows: list[dict[str, Any]]) -> str:
-    """The terminal table."""
-    head = ("figure", "value", "unit", "Glance 33", "target", "met")
-    body = [(r["label"], _fmt(r["value"]), r["unit"], r["reference"], r["target"] or "—",
-             _met(r["met"]) if r["target"] else "") for r in table_rows]
-    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) if i in (0, 2, 3, 4) else str(c).rjust(w)
-                       for i, (c, w) in enumerate(zip(line, widths))) for line in [head, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """The terminal table (with baseline columns when a baseline was given)."""
+    with_baseline = any("baseline" in r for r in table_rows)
+    lines = [_head(with_baseline), *(_cells(r, with_baseline) for r in table_rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+           for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
 
 
 def markdown(table_rows: list[dict[str, Any]]) -> str:
     """The same table as GitHub Markdown (for the README)."""
-    out = ["| figure | value | Glance 33 | target | met |", "|---|---:|---:|---:|:---:|"]
-    for r in table_rows:
-        met = _met(r["met"]) if r["target"] else ""
-        out.append(f"| {r['label']} | {_fmt(r['value'])} {r['unit']} | {r['reference']} | "
-                   f"{r['target'] or '—'} | {met} |")
+    with_baseline = any("baseline" in r for r in table_rows)
+    head = _head(with_baseline)
+    out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + ":---:|"]
+    out += ["| " + " | ".join(_cells(r, with_baseline)) + " |" for r in table_rows]
     return "\n".join(out)
 
 
