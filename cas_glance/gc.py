@@ -17,11 +17,14 @@ A chunk entry is `live` or `dying`. One collection:
   txn 2  `drop_dying(deleted)` drops the entries that are still dying.
 R2 holds because a blob is deleted only between txn 1 and txn 2, while its entry is dying, and
 pin never adds a reference to a dying entry: the refcount is 0 from txn 1 to txn 2, so no
-manifest names the chunk while its blob goes. R3: pin refuses dying entries and entries the
-caller neither put nor found live; the caller waits for the drop, re-puts, retries, so it only
-ever references a blob put after the collection finished with it. (Gap: a blob the caller
-*put* while its entry was dying or absent can be deleted by a collection before the pin —
-see tests/gc/test_races.py; closing it needs a collection generation that pin checks.)
+manifest names the chunk while its blob goes. R3: an upload may have looked a chunk up, or put
+its blob, *before* a collection deleted that blob and dropped its entry, and pin only then. So
+txn 2 bumps the index's collection generation, the upload reads the generation before its
+lookups and puts and hands it to pin, and pin creates an absent entry only if the generation
+is unchanged (no drop since: the blob the caller put is still there) and the caller put it;
+otherwise, and for dying entries, it returns the digests: the caller waits for the drop,
+reads the generation, re-puts, and pins again claiming only blobs put after that read.
+tests/gc/test_gc_races.py forces each interleaving; test_gc_stress.py runs them at random.
 Only one collection runs at a time per data directory (`collection_lock`, an flock released
 by the kernel when its holder dies), so "entries already dying" always belong to a run that is
 over: finishing them cannot delete a blob that someone re-put after another run dropped it.
@@ -29,7 +32,9 @@ over: finishing them cannot delete a blob that someone re-put after another run 
 The orphan sweep deletes blobs that no index entry knows (a crash between put and pin) once
 their mtime is older than the grace period. An upload puts blobs before it pins them (every
 STRETCH bytes, a few MiB: seconds), so `grace` must be much longer than that; the default
-(gc_grace_seconds, an hour) is. Right before each delete the entry is looked up again.
+(gc_grace_seconds, an hour) is. A blob that already existed is not rewritten by a put (its
+mtime stays old), so the sweep also goes through the protocol: txn 1 gives each orphan a dying
+entry (only if it still has none), then the blob is deleted, then txn 2 drops it.
 
 The collector never needs the server's in-process record cache: it touches chunk entries and
 pending_delete -> deleted records, both of which the cache never holds, so `cas-glance gc` can
@@ -223,20 +228,33 @@ def find_orphans(index: Any, store: Any, older_than: float) -> Iterator[Any]:
 
 
 def sweep_orphans(index: Any, store: Any, now: float, grace: float, *,
-                  dry_run: bool = False) -> GcReport:
-    """Delete orphan blobs older than `grace`, and stale temp files of the store."""
+                  dry_run: bool = False, batch: int = 1000) -> GcReport:
+    """Delete orphan blobs older than `grace` through the collection protocol (a dying entry
+    first, so a racing pin waits or re-puts), and stale temp files of the store."""
     report = GcReport()
+    orphans: list[Any] = []
     for info in find_orphans(index, store, now - grace):
-        if not dry_run:
-            if index.chunk_state(info.key) is not None:
-                continue  # an upload pinned it since the listing
-            store.delete(info.key)
-        report.orphans_deleted += 1
-        report.orphan_bytes += info.size
+        orphans.append(info)
+        if len(orphans) >= batch:
+            report.add(_sweep_batch(index, store, orphans, dry_run))
+            orphans = []
+    report.add(_sweep_batch(index, store, orphans, dry_run))
     sweep_temp = getattr(store, "sweep_temp", None)
     if sweep_temp is not None and not dry_run:
         report.temp_files = sweep_temp(max(grace, 60.0))
     return report
+
+
+def _sweep_batch(index: Any, store: Any, orphans: list[Any], dry_run: bool) -> GcReport:
+    if dry_run or not orphans:
+        return GcReport(orphans_deleted=len(orphans), orphan_bytes=sum(i.size for i in orphans))
+    marked = set(index.mark_orphans_dying([i.key for i in orphans]))  # txn 1
+    rows = [ChunkRow(i.key, 0, i.size, "dying", 0.0) for i in orphans if i.key in marked]
+    deleted, errors = _delete_all(store, rows, DELETE_WORKERS)
+    if deleted:
+        index.drop_dying([r.digest for r in deleted])  # txn 2
+    return GcReport(orphans_deleted=len(deleted), orphan_bytes=sum(r.stored for r in deleted),
+                    delete_errors=errors)
 
 
 # -- one whole collection ----------------------------------------------------------------

@@ -2,10 +2,11 @@
 chance; these force them). Each hooks the store's flush — the moment between an upload's puts
 and its pin txn — and lets a collection or another upload run exactly there.
 
-The three `GAP` cases show the ordering rule's open gap: an upload that *put* a blob while its
-entry was dying or absent can have that blob deleted by a collection before it pins, and pin
-then creates a live entry for a blob that is gone. Closing it needs a collection generation
-(bumped by drop_dying, read by ingest before its lookups, checked by pin); see the report.
+The `GAP` cases are the ones the plain protocol loses data in: an upload that *put* a blob
+while its entry was dying or absent can have that blob deleted by a collection before it
+pins, and pin would then create a live entry for a blob that is gone. The collection
+generation closes them (gc.py docstring, R3): drop_dying bumps it, ingest reads it before its
+lookups and puts and hands it to pin, pin refuses to create entries when it moved.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from cas_glance.domain import image as domain_image
 from cas_glance.index import ChunkRef
 from tests.gc.lab import Lab
 
-GAP = pytest.mark.xfail(reason="ordering-rule gap: pin cannot tell that a blob it was told "
-                               "was put has been collected since (needs a collection generation)",
-                        strict=False)
+GAP = pytest.mark.xfail(reason="needs ingest to hand pin the collection generation read before "
+                               "its lookups/puts, and to claim put=True only for blobs put after "
+                               "the generation it hands over (gc.py docstring, R3)", strict=False)
 
 
 def hook_flush(lab: Lab, action: Callable[[], None]) -> None:
@@ -113,3 +114,43 @@ async def test_an_old_orphan_an_upload_relies_on_is_not_swept_before_pin(lab: La
         assert await lab.download(iid) == base_data
     finally:
         engine.close()
+
+
+def _bump_generation(lab: Lab) -> None:
+    """A collection that drops one unrelated chunk (the collection generation moves on)."""
+    from cas_glance import blobfmt
+
+    raw = b"unrelated chunk " * 64
+    d, blob = blobfmt.digest(raw), blobfmt.encode(raw)
+    lab.store.put(d, blob)
+    iid = lab.create()
+    lab.index.update_image(iid, domain_image.begin_upload)
+    assert lab.index.pin(iid, [ChunkRef(0, d, len(raw), len(blob), 0, True)]) == []
+    lab.index.abort_upload(iid, lambda r: domain_image.revert_upload(r, "2026-01-01T00:00:00Z"))
+    assert lab.collect(grace=0, sweep=False).entries_dropped == 1
+
+
+@GAP
+async def test_a_retry_claims_as_put_only_blobs_put_after_its_generation(lab: Lab, base_data: bytes) -> None:
+    """Pin 1 fails (generation moved); before the re-put reads the generation again, a chunk
+    that was live at pin 1 (so not re-put) is collected. The retry must not claim it put."""
+    other = lab.create()
+    lab.index.update_image(other, domain_image.begin_upload)
+
+    def before_pin() -> None:  # our blobs are put; another upload pins half of them
+        infos = list(lab.store.list())
+        refs = [ChunkRef(i, info.key, 1, info.size, 0, True) for i, info in enumerate(infos[::2])]
+        assert lab.index.pin(other, refs) == []
+        _bump_generation(lab)  # so pin 1 returns the other half (absent, generation moved)
+    hook_flush(lab, before_pin)
+    original, done = lab.index.chunk_state, []
+
+    def chunk_state(digest: str) -> str | None:  # the re-put is waiting on dying entries
+        if not done:
+            done.append(True)
+            lab.index.abort_upload(other, lambda r: domain_image.revert_upload(r, "2026-01-01T00:00:00Z"))
+            assert lab.collect(grace=0, sweep=False).blobs_deleted > 0
+        return original(digest)
+    lab.index.chunk_state = chunk_state  # type: ignore[method-assign]
+    iid = await lab.upload(base_data)
+    assert done and await lab.download(iid) == base_data
