@@ -107,6 +107,10 @@ def test_glanceclient_roundtrip_stores_each_unique_chunk_once(remote, swift_serv
     assert again["images"] == 2 and again["logical_bytes"] == 2 * len(IMAGE)
     assert again["unique_chunks"] == figures["unique_chunks"]
     assert download(server, second) == IMAGE
+    # every live index entry has its object and no object lacks an entry: the same set
+    proc = fsck(server)
+    assert proc.returncode == 0 and f"{len(objects)} blob(s) (0 orphan(s))" in proc.stdout, \
+        proc.stdout + proc.stderr
 
 
 # -- Swift dies mid-upload --------------------------------------------------------------------
