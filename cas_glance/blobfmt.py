@@ -32,7 +32,8 @@ _local = threading.local()
 
 def digest(raw: bytes | bytearray | memoryview) -> str:
     """BLAKE3-256 of `raw` as 64 lower-case hex digits (the blob key)."""
-    return blake3.blake3(raw).hexdigest()
+    hexdigest: str = blake3.blake3(raw).hexdigest()
+    return hexdigest
 
 
 def _compressor(level: int) -> zstandard.ZstdCompressor:
@@ -43,7 +44,8 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     if cctx is None:
         # content size in the frame lets decode check it before allocating
         cctx = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
-    return cctx
+    out: zstandard.ZstdCompressor = cctx
+    return out
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
@@ -55,7 +57,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 def encode(raw: bytes, level: int = 3) -> bytes:
     """Header + zstd(raw) when that is shorter than raw, else header + raw."""
-    packed = _compressor(level).compress(raw)
+    packed: bytes = _compressor(level).compress(raw)
     if len(packed) < len(raw):
         return _HEADER.pack(MAGIC, VERSION, ZSTD, len(raw)) + packed
     return _HEADER.pack(MAGIC, VERSION, RAW, len(raw)) + raw
@@ -84,9 +86,10 @@ def _payload(blob: bytes, codec: int, length: int, expected: str) -> bytes:
     if codec == RAW:
         return bytes(payload) if len(blob) > HEADER_SIZE else b""
     try:
-        return _decompressor().decompress(payload, max_output_size=length)
+        raw: bytes = _decompressor().decompress(payload, max_output_size=length)
     except zstandard.ZstdError as exc:
         raise CorruptBlob(f"blob {expected}: zstd payload does not decompress: {exc}") from None
+    return raw
 
 
 def decode(blob: bytes, expected_digest: str) -> bytes:

@@ -11,20 +11,22 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from chunker import Chunker
+from cas_glance import reader
 from cas_glance.config import Config
 from cas_glance.index import Index
+from cas_glance.indexfmt import Record
 from cas_glance.ingest import Ingest, IngestResult
 from cas_glance.offload import Offload, settle
-from cas_glance import reader
+from chunker import Chunker
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Engine", "IngestResult"]
 
-Mutate = Callable[[dict], dict]
+Mutate = Callable[[Record], Record]
 
 
 class Engine:
@@ -34,7 +36,7 @@ class Engine:
         self.cfg, self.index, self.store, self.offload, self.chunker = cfg, index, store, offload, chunker
 
     @classmethod
-    def open(cls, cfg: Config, store: Any = None) -> "Engine":
+    def open(cls, cfg: Config, store: Any = None) -> Engine:
         """Open the index under cfg.index_dir (refusing other chunker params) and the store
         (built from cfg when None)."""
         chunker = Chunker(cfg.chunk_min, cfg.chunk_avg, cfg.chunk_max)
@@ -46,8 +48,8 @@ class Engine:
         return cls(cfg, index, store, Offload(cfg.cpu_threads, cfg.io_threads), chunker)
 
     async def upload(self, image_id: str, stream: AsyncIterator[bytes], *, begin: Mutate,
-                     finish: Callable[[dict, IngestResult], dict], revert: Mutate,
-                     size_cap: int, expected_size: int | None) -> dict:
+                     finish: Callable[[Record, IngestResult], Record], revert: Mutate,
+                     size_cap: int, expected_size: int | None) -> Record:
         """Store the image data; return the finished record. See docs/ARCHITECTURE.md."""
         await self.offload.io(self.index.update_image, image_id, begin)
         try:

@@ -23,16 +23,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import lmdb
 
 from cas_glance.errors import Conflict, Gone, IndexMismatch, NotFound
-from cas_glance.indexfmt import (DYING, FORMAT_VERSION, HIDDEN, LIVE, MVAL, ZERO_DIGEST, ChunkRef,
-                                 Gate, NeedPut, mentry, mkey, mprefix, pack, unpack, when)
+from cas_glance.indexfmt import (
+    DYING,
+    FORMAT_VERSION,
+    HIDDEN,
+    LIVE,
+    MVAL,
+    ZERO_DIGEST,
+    ChunkRef,
+    Gate,
+    NeedPut,
+    Record,
+    mentry,
+    mkey,
+    mprefix,
+    pack,
+    unpack,
+    when,
+)
 
-__all__ = ["ChunkRef", "Index", "ZERO_DIGEST"]
+__all__ = ["ZERO_DIGEST", "ChunkRef", "Index"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,7 +60,7 @@ _GEN = b"gcgen"  # meta: collection generation, bumped by every drop_dying that 
 class Index:
     """Image records, manifests and chunk reference counts in one LMDB environment."""
 
-    def __init__(self, path: str | Path, *, chunker_params: dict | None, map_size: int = 1 << 30,
+    def __init__(self, path: str | Path, *, chunker_params: Record | None, map_size: int = 1 << 30,
                  sync: bool = True) -> None:
         """Open (create) the index. `chunker_params` None skips the check (read-only tools)."""
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -52,7 +69,7 @@ class Index:
         self._gate = Gate()
         self._wlock = threading.Lock()
         self._check_meta(chunker_params)
-        self._cache: dict[str, dict] = {}
+        self._cache: dict[str, Record] = {}
         for rec in self.iter_images_all():
             if rec.get("status") not in HIDDEN:
                 self._cache[rec["id"]] = rec
@@ -85,7 +102,7 @@ class Index:
         log.info("index: LMDB map full, growing to %d MiB", size >> 20)
         self._gate.exclusive(lambda: self._env.set_mapsize(size))
 
-    def _check_meta(self, params: dict | None) -> None:
+    def _check_meta(self, params: dict[str, object] | None) -> None:
         """Record format + chunker params on first open; refuse a mismatch afterwards."""
         def txn_fn(txn: lmdb.Transaction) -> None:
             db = self._db["meta"]
@@ -106,7 +123,7 @@ class Index:
         self._write(txn_fn)
 
     # -- image records -------------------------------------------------------------------
-    def _cache_put(self, rec: dict | None) -> None:
+    def _cache_put(self, rec: Record | None) -> None:
         if rec is None:
             return
         if rec.get("status") in HIDDEN:
@@ -114,54 +131,58 @@ class Index:
         else:
             self._cache[rec["id"]] = rec
 
-    def _record(self, txn: lmdb.Transaction, image_id: str) -> dict | None:
+    def _record(self, txn: lmdb.Transaction, image_id: str) -> Record | None:
         raw = txn.get(image_id.encode(), db=self._db["images"])
-        return None if raw is None else unpack(raw)
+        if raw is None:
+            return None
+        rec: Record = unpack(raw)
+        return rec
 
-    def _store(self, txn: lmdb.Transaction, rec: dict) -> dict:
+    def _store(self, txn: lmdb.Transaction, rec: Record) -> Record:
         raw = pack(rec)
         txn.put(rec["id"].encode(), raw, db=self._db["images"])
-        return unpack(raw)  # the cache holds its own copy, never the caller's dict
+        copy: Record = unpack(raw)  # the cache holds its own copy, never the caller's dict
+        return copy
 
-    def _mutate(self, txn: lmdb.Transaction, rec: dict, mutate: Callable[[dict], dict]) -> dict:
+    def _mutate(self, txn: lmdb.Transaction, rec: Record, mutate: Callable[[Record], Record]) -> Record:
         new = mutate(rec)
         if new.get("id") != rec["id"]:
             raise ValueError(f"mutate changed the image id {rec['id']!r} -> {new.get('id')!r}")
         return self._store(txn, new)
 
-    def _visible(self, txn: lmdb.Transaction, image_id: str) -> dict:
+    def _visible(self, txn: lmdb.Transaction, image_id: str) -> Record:
         rec = self._record(txn, image_id)
         if rec is None or rec.get("status") in HIDDEN:
             raise NotFound(f"No image found with ID {image_id}")
         return rec
 
-    def create_image(self, record: dict) -> dict:
+    def create_image(self, record: Record) -> Record:
         """Insert a new record. Txn invariant: ids are unique (Conflict), also against deleted
         records, whose ids Glance never reuses."""
-        def txn_fn(txn: lmdb.Transaction) -> dict:
+        def txn_fn(txn: lmdb.Transaction) -> Record:
             if self._record(txn, record["id"]) is not None:
                 raise Conflict(f"Image with identifier {record['id']} already exists!")
             return self._store(txn, record)
         return self._write(txn_fn, self._cache_put)
 
-    def get_image(self, image_id: str) -> dict | None:
+    def get_image(self, image_id: str) -> Record | None:
         """The cached record; None when missing, deleted or pending_delete. Do not mutate."""
         return self._cache.get(image_id)
 
-    def list_images(self) -> list[dict]:
+    def list_images(self) -> list[Record]:
         """Every record not deleted/pending_delete (cached dicts: treat them immutable)."""
         return list(self._cache.values())
 
-    def update_image(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
+    def update_image(self, image_id: str, mutate: Callable[[Record], Record]) -> Record:
         """Compare-and-swap: `mutate` sees the committed record inside the write txn."""
         return self._write(lambda txn: self._mutate(txn, self._visible(txn, image_id), mutate),
                            self._cache_put)
 
-    def delete_image(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
+    def delete_image(self, image_id: str, mutate: Callable[[Record], Record]) -> Record:
         """`mutate` sets status deleted or pending_delete. Txn invariant: 'deleted' releases
         every reference of the image and drops its manifest in the same txn; pending_delete
         keeps both until purge_pending."""
-        def txn_fn(txn: lmdb.Transaction) -> dict:
+        def txn_fn(txn: lmdb.Transaction) -> Record:
             rec = self._mutate(txn, self._visible(txn, image_id), mutate)
             if rec.get("status") not in HIDDEN:
                 raise ValueError(f"delete mutate left image {image_id} in status {rec.get('status')!r}")
@@ -170,7 +191,7 @@ class Index:
             return rec
         return self._write(txn_fn, self._cache_put)
 
-    def iter_images_all(self) -> Iterator[dict]:
+    def iter_images_all(self) -> Iterator[Record]:
         """Every record, including deleted and pending_delete (read in batches)."""
         for _key, raw in self._scan("images"):
             yield unpack(raw)
@@ -179,15 +200,15 @@ class Index:
         """Ids left in 'saving' (start-up recovery aborts them: no upload survives a restart)."""
         return [r["id"] for r in list(self._cache.values()) if r.get("status") == "saving"]
 
-    def pending_delete_images(self, older_than: float) -> list[dict]:
+    def pending_delete_images(self, older_than: float) -> list[Record]:
         """pending_delete records whose deleted_at (epoch or ISO time) is <= older_than."""
         return [r for r in self.iter_images_all()
                 if r.get("status") == "pending_delete" and when(r.get("deleted_at")) <= older_than]
 
-    def purge_pending(self, image_id: str) -> dict | None:
+    def purge_pending(self, image_id: str) -> Record | None:
         """Txn invariant: a pending_delete image's refs and manifest go and it becomes 'deleted'
         in one txn; anything else (already purged, restored) is left alone (None)."""
-        def txn_fn(txn: lmdb.Transaction) -> dict | None:
+        def txn_fn(txn: lmdb.Transaction) -> Record | None:
             rec = self._record(txn, image_id)
             if rec is None or rec.get("status") != "pending_delete":
                 return None
@@ -196,7 +217,7 @@ class Index:
         return self._write(txn_fn)
 
     # -- uploads -------------------------------------------------------------------------
-    def _saving(self, txn: lmdb.Transaction, image_id: str) -> dict:
+    def _saving(self, txn: lmdb.Transaction, image_id: str) -> Record:
         rec = self._record(txn, image_id)
         if rec is None or rec.get("status") != "saving":
             state = "missing" if rec is None else rec.get("status")
@@ -241,17 +262,17 @@ class Index:
         if need:
             raise NeedPut(sorted(set(need)))
 
-    def finish_upload(self, image_id: str, mutate: Callable[[dict], dict]) -> dict:
+    def finish_upload(self, image_id: str, mutate: Callable[[Record], Record]) -> Record:
         """Txn invariant: status (saving -> whatever mutate sets) and hashes flip together, and
         only while the image is still 'saving' (else Gone: deleted during the upload)."""
         return self._write(lambda txn: self._mutate(txn, self._saving(txn, image_id), mutate),
                            self._cache_put)
 
-    def abort_upload(self, image_id: str, mutate: Callable[[dict], dict]) -> dict | None:
+    def abort_upload(self, image_id: str, mutate: Callable[[Record], Record]) -> Record | None:
         """Txn invariant: a 'saving' image loses every pinned reference and its manifest, and
         `mutate` reverts its status, in one txn. An image that left 'saving' meanwhile is left
         alone (deleted: already released; pending_delete: purge_pending releases)."""
-        def txn_fn(txn: lmdb.Transaction) -> dict | None:
+        def txn_fn(txn: lmdb.Transaction) -> Record | None:
             rec = self._record(txn, image_id)
             if rec is None or rec.get("status") != "saving":
                 return rec
@@ -277,10 +298,11 @@ class Index:
             cur = txn.cursor(db=self._db["manifest"])
             target = mkey(prefix, start)
             found = cur.set_range(target)
-            if not (found and cur.key() == target):
-                # the covering chunk starts before `start`: step back one entry
-                if not (cur.prev() if found else cur.last()) or not cur.key().startswith(prefix):
-                    cur.set_range(target)
+            exact = found and cur.key() == target
+            # otherwise the covering chunk starts before `start`: step back one entry (and
+            # forward again if that left this image's manifest)
+            if not exact and not ((cur.prev() if found else cur.last()) and cur.key().startswith(prefix)):
+                cur.set_range(target)
             out: list[tuple[int, str | None, int]] = []
             while len(out) < limit and cur.key().startswith(prefix):
                 entry = mentry(cur.key(), cur.value())
@@ -291,7 +313,7 @@ class Index:
             return out
         return self._read(txn_fn)
 
-    def _chunk(self, txn: lmdb.Transaction, digest: str) -> list | None:
+    def _chunk(self, txn: lmdb.Transaction, digest: str) -> list[Any] | None:
         val = txn.get(bytes.fromhex(digest), db=self._db["chunks"])
         return None if val is None else unpack(val)
 
@@ -311,7 +333,7 @@ class Index:
         c = self._read(lambda txn: self._chunk(txn, digest))
         return None if c is None else ("dying" if c[3] == DYING else "live")
 
-    def iter_chunks(self) -> Iterator[tuple[str, dict]]:
+    def iter_chunks(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(digest, {refcount, stored, codec, state, zero_since, length}) for every entry."""
         for key, raw in self._scan("chunks"):
             rc, stored, codec, state, since, length = unpack(raw)
@@ -323,12 +345,12 @@ class Index:
         """Every (key, value) of a DB, in short read txns (a long txn would stall map growth)."""
         after = b""
         while True:
-            def txn_fn(txn: lmdb.Transaction) -> list[tuple[bytes, bytes]]:
+            def txn_fn(txn: lmdb.Transaction, after: bytes = after) -> list[tuple[bytes, bytes]]:
                 cur = txn.cursor(db=self._db[name])
                 ok = cur.set_range(after) if after else cur.first()
                 if ok and after and cur.key() == after:
                     ok = cur.next()
-                out = []
+                out: list[tuple[bytes, bytes]] = []
                 while ok and len(out) < batch:
                     out.append((cur.key(), cur.value()))
                     ok = cur.next()
@@ -340,7 +362,7 @@ class Index:
             after = rows[-1][0]
 
     # -- reference counting (inside write txns) -----------------------------------------
-    def _incref(self, txn: lmdb.Transaction, raw: bytes, entry: list) -> None:
+    def _incref(self, txn: lmdb.Transaction, raw: bytes, entry: list[Any]) -> None:
         if entry[0] == 0:
             txn.delete(raw, db=self._db["gc"])
             entry[4] = 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -20,6 +21,7 @@ ZERO_DIGEST = bytes(32)  # manifest marker for an all-zero chunk (never stored)
 LIVE, DYING = 0, 1
 HIDDEN = ("deleted", "pending_delete")  # statuses list_images/get_image do not show
 MVAL = struct.Struct(">32sI")
+Record = dict[str, Any]  # an image record: opaque below `id` and `status`
 
 
 class ChunkRef(NamedTuple):
@@ -78,7 +80,8 @@ class Gate:
 
 
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    out: bytes = msgpack.packb(value, use_bin_type=True)
+    return out
 
 
 def unpack(raw: bytes) -> Any:
@@ -103,5 +106,5 @@ def when(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(value).timestamp()
     return 0.0

@@ -22,8 +22,9 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import stores.errors as store_errors
 from cas_glance import blobfmt
@@ -39,7 +40,8 @@ STRETCH = 8 << 20  # bytes of image per pin txn
 BATCH = 4  # new chunks per store job (one thread hop per batch, not per chunk)
 MAX_INFLIGHT = 32  # new chunks in store jobs at once
 LANE_DEPTH = 4  # blocks queued per hash lane
-DYING_WAIT = 60.0  # seconds to wait for a collection to finish with a dying chunk
+DYING_WAIT = 60.0
+MAX_PIN_ROUNDS = 50  # re-put rounds per stretch before giving up  # seconds to wait for a collection to finish with a dying chunk
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class _Lane:
     done-callback chains it, so the hash thread does not wait for the ingest loop). At most
     LANE_DEPTH blocks wait: then `feed` waits (backpressure)."""
 
-    def __init__(self, engine: "Engine", name: str) -> None:
+    def __init__(self, engine: Engine, name: str) -> None:
         self.name, self._h, self._offload = name, hashlib.new(name), engine.offload
         self.queue: list[bytes] = []
         self.pending: asyncio.Future[Any] | None = None
@@ -126,7 +128,7 @@ class _Stretch:
     refs: list[tuple[int, str | None, int]] = field(default_factory=list)
     raw: dict[str, bytes] = field(default_factory=dict)  # for a re-put, see module doc
     new: set[str] = field(default_factory=set)  # digests whose put started in this stretch
-    jobs: list["asyncio.Task[list[tuple[str, int, int]]]"] = field(default_factory=list)
+    jobs: list[asyncio.Future[list[tuple[str, int, int]]]] = field(default_factory=list)
     size: int = 0
     gen: int | None = None  # collection generation read before its first lookup (see pin)
 
@@ -134,7 +136,7 @@ class _Stretch:
 class Ingest:
     """One upload's ingest. `run(stream)` returns IngestResult or raises (after settling)."""
 
-    def __init__(self, engine: "Engine", image_id: str, size_cap: int, expected_size: int | None) -> None:
+    def __init__(self, engine: Engine, image_id: str, size_cap: int, expected_size: int | None) -> None:
         self.e, self.image_id = engine, image_id
         self.size_cap, self.expected = size_cap, expected_size
         self.stream = engine.chunker.stream()
@@ -265,15 +267,17 @@ class Ingest:
         self.n_new += len(info)
         self.stored += sum(s for s, _c in info.values())
         gen = st.gen
-        while True:
+        for _round in range(MAX_PIN_ROUNDS):
             refs = [ChunkRef(o, d, n, *info[d], True) if d in info else ChunkRef(o, d, n)
                     for o, d, n in st.refs]
             need = await self.e.offload.io(self.e.index.pin, self.image_id, refs, gen)
             if not need:
                 return
             log.info("ingest %s: %d chunk(s) dying or gone at pin; re-putting", self.image_id, len(need))
-            gen, again = await self._reput(need, st.raw)
-            info.update(again)
+            # a blob may be claimed as put only if it was put after the generation handed to
+            # pin (one put earlier may have been collected meanwhile): put every claim again
+            gen, info = await self._reput(sorted(set(need) | info.keys()), st.raw)
+        raise StoreFailure(f"image {self.image_id}: pin refused {MAX_PIN_ROUNDS} times (collections racing?)")
 
     async def _reput(self, digests: list[str], raw: dict[str, bytes]) -> tuple[int, dict[str, tuple[int, int]]]:
         """Wait until no digest is dying, then put them again; returns the collection

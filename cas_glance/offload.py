@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,16 @@ class Offload:
         self.cpu_threads = cpu_threads
         self.io_threads = io_threads
 
-    def cpu(self, fn: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
+    def cpu(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run CPU-bound `fn(*args)` on the cpu pool (it should release the GIL)."""
         return self._run(self._cpu, fn, args)
 
-    def io(self, fn: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
+    def io(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run blocking `fn(*args)` (store call, LMDB transaction) on the io pool."""
         return self._run(self._io, fn, args)
 
     @staticmethod
-    def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], args: tuple[Any, ...]) -> "asyncio.Future[T]":
+    def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(pool, functools.partial(fn, *args))
 
@@ -74,7 +75,7 @@ async def settle(aw: Awaitable[T]) -> T:
     return result
 
 
-async def settle_all(futures: list["asyncio.Future[Any]"]) -> None:
+async def settle_all(futures: list[asyncio.Future[Any]]) -> None:
     """Wait (through cancellation) until every future is done; swallow their errors.
 
     Used on failure paths so no job of a failed upload is still running when its revert runs.

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import TYPE_CHECKING, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from cas_glance import blobfmt
 from cas_glance.errors import Gone, NotFound
@@ -35,7 +36,7 @@ MANIFEST_BATCH = 512
 Entry = tuple[int, "str | None", int]
 
 
-def _fetch_group(engine: "Engine", group: list[Entry], start: int, end: int) -> bytes:
+def _fetch_group(engine: Engine, group: list[Entry], start: int, end: int) -> bytes:
     """Worker thread: fetch, verify and join a run of chunks, trimmed to [start, end)."""
     parts = []
     for offset, digest, length in group:
@@ -48,7 +49,7 @@ def _fetch_group(engine: "Engine", group: list[Entry], start: int, end: int) -> 
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def _entries(engine: "Engine", image_id: str, start: int, end: int) -> AsyncIterator[Entry]:
+async def _entries(engine: Engine, image_id: str, start: int, end: int) -> AsyncIterator[Entry]:
     """Manifest entries covering [start, end), checked to be contiguous."""
     pos = start
     while pos < end:
@@ -78,7 +79,7 @@ def _groups(entries: list[Entry]) -> Iterator[list[Entry]]:
         yield group
 
 
-async def read(engine: "Engine", image_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+async def read(engine: Engine, image_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
     rec = engine.index.get_image(image_id)
     if rec is None:
         raise NotFound(f"No image found with ID {image_id}")

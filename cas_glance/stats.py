@@ -61,17 +61,20 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def _ratio(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}x"
+
+
 def render(s: dict[str, Any]) -> str:
     statuses = ", ".join(f"{k} {v}" for k, v in s["images_by_status"].items()) or "none"
-    ratio = lambda v: "n/a" if v is None else f"{v:.2f}x"  # noqa: E731
     rows = [
         ("images", f"{s['images']} ({statuses})"),
         ("logical bytes", f"{s['logical_bytes']} ({_human(s['logical_bytes'])})"),
         ("unique chunks", f"{s['unique_chunks']} ({_human(s['unique_bytes'])} raw)"),
         ("stored bytes", f"{s['stored_bytes']} ({_human(s['stored_bytes'])})"),
-        ("dedup ratio", ratio(s["dedup_ratio"])),
-        ("compression ratio", ratio(s["compression_ratio"])),
-        ("total ratio", ratio(s["total_ratio"])),
+        ("dedup ratio", _ratio(s["dedup_ratio"])),
+        ("compression ratio", _ratio(s["compression_ratio"])),
+        ("total ratio", _ratio(s["total_ratio"])),
         ("reclaimable", f"{s['reclaimable_chunks']} chunks, {_human(s['reclaimable_bytes'])}"),
     ]
     return "\n".join(f"{k:<18} {v}" for k, v in rows)
