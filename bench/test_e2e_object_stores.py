@@ -82,8 +82,8 @@ def _report(benchmark: Any, label: str, size: int, requests: int, rounds: int,
 CASES = {  # id -> (default_store, engine io_threads)
     "file": ("file", DEFAULT_IO_THREADS),
     "s3": ("s3", DEFAULT_IO_THREADS),
-    "swift": ("swift", DEFAULT_IO_THREADS),
     "s3-io": ("s3", IO_THREADS),  # more blob requests in flight: does the rate follow?
+    "swift": ("swift", DEFAULT_IO_THREADS),  # (side by side: the box's load drifts)
     "swift-io": ("swift", IO_THREADS),
 }
 
