@@ -2,7 +2,7 @@
 chance; these force them). Each hooks the store's flush — the moment between an upload's puts
 and its pin txn — and lets a collection or another upload run exactly there.
 
-The `GAP` cases are the ones the plain protocol loses data in: an upload that *put* a blob
+Four of them are the cases the plain protocol loses data in: an upload that *put* a blob
 while its entry was dying or absent can have that blob deleted by a collection before it
 pins, and pin would then create a live entry for a blob that is gone. The collection
 generation closes them (gc.py docstring, R3): drop_dying bumps it, ingest reads it before its
@@ -14,16 +14,11 @@ import os
 import time
 from typing import Callable
 
-import pytest
-
 from cas_glance import gc
 from cas_glance.domain import image as domain_image
 from cas_glance.index import ChunkRef
 from tests.gc.lab import Lab
 
-GAP = pytest.mark.xfail(reason="needs ingest to hand pin the collection generation read before "
-                               "its lookups/puts, and to claim put=True only for blobs put after "
-                               "the generation it hands over (gc.py docstring, R3)", strict=False)
 
 
 def hook_flush(lab: Lab, action: Callable[[], None]) -> None:
@@ -60,7 +55,6 @@ async def test_a_chunk_dying_at_pin_is_re_put_after_the_drop(lab: Lab, base_data
     assert finished and await lab.download(iid) == base_data
 
 
-@GAP
 async def test_a_blob_put_while_dying_is_not_lost_when_the_collection_finishes_before_pin(lab: Lab, base_data: bytes) -> None:
     lab.delete(await lab.upload(base_data))
     digests = list(lab.chunks())
@@ -75,7 +69,6 @@ async def test_a_blob_put_while_dying_is_not_lost_when_the_collection_finishes_b
     assert await lab.download(iid) == base_data
 
 
-@GAP
 async def test_a_blob_put_while_absent_survives_a_grace_zero_collection_before_pin(lab: Lab, base_data: bytes) -> None:
     def other_upload_deleted_and_collected() -> None:
         # another upload of the same data pins the chunks ours has put, is deleted, collected
@@ -93,7 +86,6 @@ async def test_a_blob_put_while_absent_survives_a_grace_zero_collection_before_p
     assert await lab.download(iid) == base_data
 
 
-@GAP
 async def test_an_old_orphan_an_upload_relies_on_is_not_swept_before_pin(lab: Lab, base_data: bytes) -> None:
     import shutil
 
@@ -130,7 +122,6 @@ def _bump_generation(lab: Lab) -> None:
     assert lab.collect(grace=0, sweep=False).entries_dropped == 1
 
 
-@GAP
 async def test_a_retry_claims_as_put_only_blobs_put_after_its_generation(lab: Lab, base_data: bytes) -> None:
     """Pin 1 fails (generation moved); before the re-put reads the generation again, a chunk
     that was live at pin 1 (so not re-put) is collected. The retry must not claim it put."""
