@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_helpers import small_cfg  # noqa: E402
-from cas_glance.engine import Engine  # noqa: E402
-from stores.memory import MemoryStore  # noqa: E402
+from engine_helpers import small_cfg
+
+from cas_glance.engine import Engine
+from stores.memory import MemoryStore
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from cas_glance.config import Config
 from cas_glance.engine import Engine, IngestResult
@@ -26,7 +26,8 @@ def random_bytes(n: int, seed: int) -> bytes:
 
 def small_cfg(tmp: Path, **kw: object) -> Config:
     """Small chunks so a few MiB give many chunks and boundaries."""
-    base = dict(data_dir=tmp, chunk_min=2048, chunk_avg=8192, chunk_max=32768, fsync="never")
+    base: dict[str, object] = {"data_dir": tmp, "chunk_min": 2048, "chunk_avg": 8192,
+                               "chunk_max": 32768, "fsync": "never"}
     base.update(kw)
     return Config().replace(**base)
 

@@ -16,15 +16,15 @@ import resource
 import struct
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cas_glance.config import Config  # noqa: E402
-from cas_glance.engine import Engine  # noqa: E402
-from stores.fs import FilesystemStore  # noqa: E402
-from stores.memory import MemoryStore  # noqa: E402
+from cas_glance.config import Config
+from cas_glance.engine import Engine
+from stores.fs import FilesystemStore
+from stores.memory import MemoryStore
 
 
 class DiscardStore(MemoryStore):

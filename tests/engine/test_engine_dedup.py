@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 from engine_helpers import random_bytes, read_all, stored_bytes, text_like, upload
+
 from cas_glance import blobfmt
 from cas_glance.config import Config
 from cas_glance.engine import Engine

@@ -3,15 +3,28 @@ revert the image, release every pin and never leave an index entry without its b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
+from engine_helpers import (
+    NthPutFails,
+    blocks,
+    manifest_len,
+    random_bytes,
+    read_all,
+    small_cfg,
+    upload,
+)
 
-from engine_helpers import (NthPutFails, blocks, manifest_len, random_bytes, read_all, small_cfg,
-                            upload)
 from cas_glance.engine import Engine
-from cas_glance.errors import BadRequest, CorruptBlob, Gone, PayloadTooLarge, StoreFailure
+from cas_glance.errors import (
+    BadRequest,
+    CorruptBlob,
+    Gone,
+    PayloadTooLarge,
+    StoreFailure,
+)
 from stores import layout
 from stores.fs import FilesystemStore
 from stores.memory import MemoryStore

@@ -6,9 +6,17 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from engine_helpers import (
+    random_bytes,
+    read_all,
+    small_cfg,
+    stored_bytes,
+    text_like,
+    upload,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from engine_helpers import random_bytes, read_all, small_cfg, stored_bytes, text_like, upload
 from cas_glance.engine import Engine
 from stores.memory import MemoryStore
 

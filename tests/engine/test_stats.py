@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from engine_helpers import random_bytes, small_cfg, text_like, upload
+
 from cas_glance import stats
 from cas_glance.engine import Engine
 from stores.memory import MemoryStore
