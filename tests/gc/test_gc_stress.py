@@ -11,6 +11,7 @@ over and over.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import subprocess
@@ -27,7 +28,7 @@ from tests.gc.lab import Lab, variant
 
 ROOT = Path(__file__).resolve().parents[2]
 UPLOADERS = 4
-ROUNDS = int(os.environ.get("CAS_GC_STRESS_ROUNDS", "30"))  # uploads per uploader
+ROUNDS = int(os.environ.get("CAS_GC_STRESS_ROUNDS", "80"))  # uploads per uploader
 
 _COLLECTOR = textwrap.dedent("""
     import sys, time
@@ -73,7 +74,9 @@ def _collect_in_thread(lab: Lab, stop: threading.Event, runs: list[int]) -> None
 
 
 @pytest.mark.slow
-async def test_uploads_deletes_and_collections_at_once_lose_nothing(lab: Lab, base_data: bytes, tmp_path: Path) -> None:
+async def test_uploads_deletes_and_collections_at_once_lose_nothing(
+        lab: Lab, base_data: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="cas_glance.ingest")
     stress = Stress(lab, base_data * 8, seed=11)
     stop_file, stop = tmp_path / "stop", threading.Event()
     proc = subprocess.Popen([sys.executable, "-c", _COLLECTOR, str(lab.engine.cfg.data_dir), str(stop_file)],
@@ -90,8 +93,9 @@ async def test_uploads_deletes_and_collections_at_once_lose_nothing(lab: Lab, ba
         thread.join()
         out, _ = proc.communicate(timeout=60)
     elapsed = time.monotonic() - t0
+    refused = sum("at pin" in r.getMessage() for r in caplog.records)
     print(f"stress: {UPLOADERS * ROUNDS} uploads, {stress.deletes} deletes, {len(runs)} in-process "
-          f"and {out.strip()} out-of-process collections in {elapsed:.1f}s")
+          f"and {out.strip()} out-of-process collections, {refused} pins refused, in {elapsed:.1f}s")
     assert len(runs) > 10 and int(out) > 10
     for iid, data in stress.live.items():
         assert await lab.download(iid) == data, iid
