@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import socket
 
 import aiohttp
 import pytest
 
 from cas_glance.api.keys import ENGINE
+from cas_glance.app import create_app
 from tests.api.conftest import SMALL_CAP
 from tests.api.helpers import OCTET, active_image, create, show, upload
 
@@ -144,26 +144,32 @@ async def test_concurrent_uploads_of_the_same_bytes_dedupe_to_one_copy(client):
         assert await resp.read() == data
 
 
-async def test_client_disconnect_mid_upload_reverts_to_queued_and_releases_chunks(client):
+async def test_client_disconnect_mid_upload_reverts_to_queued_and_releases_chunks(aiohttp_client, cfg):
+    client = await aiohttp_client(create_app(cfg.replace(image_size_cap=1 << 30)))
     image = await create(client)
-    sock = socket.create_connection((client.server.host, client.server.port))
-    head = (f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: x\r\n"
-            "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-    sock.sendall(head.encode())
+    engine = client.app[ENGINE]
+    # a raw connection (the server runs on this loop: writes must not block it)
+    _reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write((f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Type: application/octet-stream\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n").encode())
     piece = os.urandom(256 * 1024)
-    for _ in range(6):  # 1.5 MiB: enough for the engine to pin a stretch of chunks
-        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-    await asyncio.sleep(0.3)
-    saw_saving = (await show(client, image["id"]))["status"] == "saving"
-    sock.close()
-    for _ in range(100):
+    for _ in range(40):  # 10 MiB: more than one pinned stretch (ingest.STRETCH, 8 MiB)
+        writer.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        await writer.drain()
+    for _ in range(250):  # until the server is saving and has pinned chunks
+        if (await show(client, image["id"]))["status"] == "saving" and any(
+                engine.index.manifest(image["id"])):
+            break
+        await asyncio.sleep(0.02)
+    assert any(engine.index.manifest(image["id"])), "nothing was pinned before the disconnect"
+    writer.transport.abort()  # gone mid-body, no terminating chunk
+    for _ in range(250):
         status = (await show(client, image["id"]))["status"]
         if status != "saving":
             break
-        await asyncio.sleep(0.05)
-    assert saw_saving
+        await asyncio.sleep(0.02)
     assert status == "queued"
-    engine = client.app[ENGINE]
     assert list(engine.index.manifest(image["id"])) == []
     assert all(c["refcount"] == 0 for _, c in engine.index.iter_chunks())
     # and the image takes a fresh upload
