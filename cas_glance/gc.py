@@ -281,9 +281,10 @@ def collection_lock(path: Path | None, *, wait: bool = False) -> Iterator[bool]:
 def collect(index: Any, store: Any, *, grace: float, scrub_time: float = 0.0,
             sweep: bool = True, dry_run: bool = False, lock_path: Path | None = None,
             wait: bool = False, clock: Callable[[], float] = time.time,
-            batch: int = BATCH) -> GcReport:
+            batch: int = BATCH, stop: Callable[[], bool] = lambda: False) -> GcReport:
     """Purge pending deletes, collect zero-ref chunks past grace, sweep orphans: the
-    scrubber's whole job. Returns what was (dry: would be) done."""
+    scrubber's whole job. `stop()` is asked between batches (a server shutting down).
+    Returns what was (dry: would be) done."""
     with collection_lock(lock_path, wait=wait) as held:
         if not held:
             log.info("gc: another collection holds %s; skipped", lock_path)
@@ -295,6 +296,8 @@ def collect(index: Any, store: Any, *, grace: float, scrub_time: float = 0.0,
             report.images_purged = execute_gc(index, store, pending).images_purged
         now = clock()  # after the purge: with grace 0 its chunks go in this same run
         for snap in chunk_snapshots(index, batch):
+            if stop():
+                return report
             plan = plan_gc(snap, now, grace)
             if dry_run:
                 report.add(GcReport(chunks_planned=plan.chunks, bytes_planned=plan.bytes))
@@ -336,17 +339,17 @@ def recover_saving(engine: Any) -> dict[str, int]:
 # -- periodic collector inside `serve` ---------------------------------------------------
 async def run_collector(engine: Any, cfg: Any, stop_event: asyncio.Event) -> None:
     """Collect every cfg.wakeup_time seconds until `stop_event` is set (Glance's scrubber
-    daemon). A collection in progress finishes its round before stopping."""
-    lock = Path(cfg.data_dir) / LOCK_NAME
+    daemon); 0 means every second. On stop, a running collection ends after its batch."""
+    lock, interval = Path(cfg.data_dir) / LOCK_NAME, max(cfg.wakeup_time, 1)
     while not stop_event.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop_event.wait(), timeout=cfg.wakeup_time)
+            await asyncio.wait_for(stop_event.wait(), timeout=interval)
         if stop_event.is_set():
             return
         try:
             report = await engine.offload.io(lambda: collect(
                 engine.index, engine.store, grace=cfg.gc_grace_seconds,
-                scrub_time=cfg.scrub_time, lock_path=lock))
+                scrub_time=cfg.scrub_time, lock_path=lock, stop=stop_event.is_set))
             log.info("collector: %s", _summary(report))
         except Exception:
             log.exception("collector: collection failed; retrying in %ds", cfg.wakeup_time)

@@ -160,3 +160,19 @@ async def test_recover_saving_reverts_interrupted_uploads_and_releases_pins(lab:
     assert lab.chunks()[d]["refcount"] == 0
     lab.collect(grace=0)
     assert lab.stored() == (0, 0)
+
+
+async def test_the_periodic_collector_runs_every_wakeup_time_until_stopped(lab: Lab, base_data: bytes) -> None:
+    import asyncio
+
+    lab.delete(await lab.upload(base_data))
+    cfg = lab.engine.cfg.replace(wakeup_time=1, gc_grace_seconds=0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(gc.run_collector(lab.engine, cfg, stop))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if lab.stored() == (0, 0):
+            break
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert lab.stored() == (0, 0) and lab.chunks() == {}
