@@ -148,3 +148,15 @@ def test_glanceclient_members(glance, live_server):
     assert "proj-x" in listed and "accepted" in listed
     glance.run("member-delete", iid, "proj-x")
     assert "proj-x" not in glance.run("member-list", "--image-id", iid).stdout
+
+
+def test_openstacksdk_follows_next_across_pages(live_server):
+    import openstack
+
+    ids = {_post_image(live_server, f"sdk-page-{i}") for i in range(5)}
+    conn = openstack.connect(auth_type="none", auth={"endpoint": live_server.url},
+                             load_yaml_config=False, load_envvars=False)
+    before = live_server.log().count("limit=2&marker=")
+    seen = [i.id for i in conn.image.images(limit=2)]
+    assert ids <= set(seen) and len(seen) == len(set(seen))
+    assert live_server.log().count("limit=2&marker=") - before >= 2  # it really paged
