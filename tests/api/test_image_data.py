@@ -227,3 +227,12 @@ async def test_corrupt_later_chunk_cuts_the_body_short_instead_of_sending_wrong_
     assert resp.status == 200
     with pytest.raises(aiohttp.ClientPayloadError):
         await resp.read()
+
+
+async def test_concurrent_uploads_to_one_image_one_wins_the_other_is_409(client):
+    image = await create(client)
+    data = os.urandom(1 << 20)
+    results = await asyncio.gather(*(upload(client, image["id"], data) for _ in range(2)))
+    assert sorted(r.status for r in results) == [204, 409]
+    final = await show(client, image["id"])
+    assert final["status"] == "active" and final["checksum"] == hashlib.md5(data).hexdigest()
