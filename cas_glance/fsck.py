@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from cas_glance import blobfmt
 from cas_glance.errors import CorruptBlob
@@ -108,14 +109,14 @@ def _blob_problems(index: Any, store: Any, verify: bool, result: FsckResult) -> 
             yield f"missing-blob: live chunk {digest} has no blob in the store"
 
 
-def _verify(store: Any, digest: str, entry: dict) -> Iterator[str]:
+def _verify(store: Any, digest: str, entry: dict[str, Any]) -> Iterator[str]:
     try:
         blob = store.get(digest)
         blobfmt.decode(blob, digest)
     except CorruptBlob as exc:
         yield f"corrupt-blob: {exc}"
         return
-    except Exception as exc:  # the store failed to return it
+    except Exception as exc:  # noqa: BLE001  (the store failed to return it: named, not raised)
         yield f"unreadable-blob: {digest}: {exc}"
         return
     if entry["stored"] and len(blob) != entry["stored"]:
@@ -139,8 +140,8 @@ def repair(index: Any, store: Any, *, verify_blobs: bool = False) -> FsckResult:
 
 
 def _open(cfg: Any) -> tuple[Any, Any]:
-    from cas_glance.index import Index  # noqa: PLC0415
-    from stores.registry import build_store  # noqa: PLC0415
+    from cas_glance.index import Index
+    from stores.registry import build_store
 
     index = Index(cfg.index_dir, chunker_params=None, map_size=cfg.index_map_size,
                   sync=cfg.fsync != "never")

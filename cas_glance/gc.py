@@ -49,11 +49,12 @@ import fcntl
 import logging
 import os
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
 
 from cas_glance.domain.lifecycle import revert_upload
 
@@ -125,7 +126,7 @@ class GcReport:
     temp_files: int = 0
     skipped_locked: bool = False
 
-    def add(self, other: "GcReport") -> "GcReport":
+    def add(self, other: GcReport) -> GcReport:
         for f in fields(self):
             if f.type in ("int", int):
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
@@ -151,7 +152,7 @@ def _epoch(value: Any) -> float:
         return float(value)
     if isinstance(value, str) and value:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     return 0.0
 
 
@@ -182,7 +183,7 @@ def _delete_all(store: Any, rows: list[ChunkRow], workers: int) -> tuple[list[Ch
         try:
             store.delete(row.digest)
             return row
-        except Exception as exc:  # stays dying; the next run retries
+        except Exception as exc:  # noqa: BLE001  (stays dying; the next run retries)
             log.warning("gc: deleting blob %s failed: %s", row.digest, exc)
             return None
     if workers <= 1 or len(rows) < 2:
@@ -324,7 +325,7 @@ def recover_saving(engine: Any) -> dict[str, int]:
     """Images a crash left `saving` go back to `queued` and release their pins (one txn
     each, index.abort_upload); entries left dying by a crashed collection are finished.
     Call before serving: no upload of this process can be in flight yet."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     reverted = 0
     for image_id in engine.index.saving_images():
         rec = engine.index.abort_upload(image_id, lambda r: revert_upload(r, stamp))
@@ -377,8 +378,8 @@ def _summary(r: GcReport) -> str:
 
 
 def _open(cfg: Any) -> tuple[Any, Any]:
-    from cas_glance.index import Index  # noqa: PLC0415
-    from stores.registry import build_store  # noqa: PLC0415
+    from cas_glance.index import Index
+    from stores.registry import build_store
 
     index = Index(cfg.index_dir, chunker_params=None, map_size=cfg.index_map_size,
                   sync=cfg.fsync != "never")

@@ -6,18 +6,18 @@ from __future__ import annotations
 import random
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from cas_glance import gc  # noqa: E402
-from cas_glance.config import Config  # noqa: E402
-from cas_glance.domain import image as domain_image  # noqa: E402
-from cas_glance.domain.context import RequestContext  # noqa: E402
-from cas_glance.engine import Engine  # noqa: E402
+from cas_glance import gc
+from cas_glance.config import Config
+from cas_glance.domain import image as domain_image
+from cas_glance.domain.context import RequestContext
+from cas_glance.engine import Engine
 
 NOW = "2026-01-01T00:00:00Z"
 SMALL_CHUNKS = dict(chunk_min=1024, chunk_avg=4096, chunk_max=16384)

@@ -143,9 +143,9 @@ def test_a_second_collection_skips_while_one_holds_the_lock(lab: Lab) -> None:
 
 
 async def test_recover_saving_reverts_interrupted_uploads_and_releases_pins(lab: Lab, base_data: bytes) -> None:
+    from cas_glance import blobfmt
     from cas_glance.domain import image as domain_image
     from cas_glance.index import ChunkRef
-    from cas_glance import blobfmt
 
     iid = lab.create()
     lab.index.update_image(iid, domain_image.begin_upload)

@@ -5,7 +5,6 @@ exactly the blobs and bytes it held before the upload."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import socket
@@ -13,13 +12,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.gc.lab import stored
 from stores.fs import FilesystemStore
+from tests.gc.lab import stored
 
 ROOT = Path(__file__).resolve().parents[2]
 

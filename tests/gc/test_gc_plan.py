@@ -1,7 +1,8 @@
 """plan_gc is pure: the same snapshot, clock and grace always give the same plan."""
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cas_glance.gc import ChunkRow, GcSnapshot, PendingRow, plan_gc
 

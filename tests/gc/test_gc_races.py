@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from cas_glance import gc
 from cas_glance.domain import image as domain_image
 from cas_glance.index import ChunkRef
 from tests.gc.lab import Lab
-
 
 
 def hook_flush(lab: Lab, action: Callable[[], None]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cas_glance import fsck, gc
+from cas_glance import fsck
 from tests.gc.lab import Lab, variant
 
 ROOT = Path(__file__).resolve().parents[2]
