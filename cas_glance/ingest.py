@@ -1,7 +1,8 @@
 """Ingest: an async byte stream -> content-defined chunks -> store -> pinned manifest.
 
 Pipeline per incoming block (all heavy work off the loop, through Offload):
-  md5 lane, os_hash lane     each its own cpu job, one block in flight, fed in stream order
+  md5 lane, os_hash lane     each its own chain of cpu jobs in stream order (up to LANE_DEPTH
+                             blocks queued); they run beside the cut, each on its own thread
   cut                        cpu job: streaming FastCDC, BLAKE3 per chunk, zero test, and a
                              lookup of which digests are already live (skip compress + put)
   store batches              io jobs: zstd + put of up to BATCH new chunks each; at most
@@ -9,10 +10,13 @@ Pipeline per incoming block (all heavy work off the loop, through Offload):
   stretch commit             every STRETCH bytes: wait for the stretch's puts, flush them,
                              then one `index.pin` txn (ordering rule: blob durable first)
 Invariants:
-* memory is bounded independently of image size: one block per lane, MAX_INFLIGHT chunks in
+* memory is bounded independently of image size: LANE_DEPTH blocks per lane, MAX_INFLIGHT chunks in
   store jobs, and the raw chunks of at most two stretches (kept for a re-put if pin finds a
   chunk dying or gone);
 * all-zero chunks are never stored: the manifest gets the zero marker;
+* pin gets the collection generation read before the stretch's lookups and puts; a blob is
+  claimed as put (may create its entry) only if put after the generation handed over, so a
+  collection between put and pin makes pin refuse and the claim is put again;
 * on failure or cancellation every job this ingest started is settled before the exception
   leaves `run`, so the Engine's revert txn cannot race a late pin.
 """
