@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 import urllib.request
+from pathlib import Path
 
 from cas_glance.config import load_ini
 from cas_glance.engine import Engine
@@ -24,6 +25,18 @@ def _create(url: str) -> str:
 def _status(url: str, image_id: str) -> str:
     with urllib.request.urlopen(f"{url}/v2/images/{image_id}") as resp:
         return str(json.load(resp)["status"])
+
+
+def _wait_for_ingest_to_settle(blobs: Path, timeout: float = 15) -> None:
+    """Until the blob count stops growing: everything sent was chunked and stored, so the
+    first stretch (8 MiB) has been pinned. The server is another process: this is the
+    outside view that does not touch its index."""
+    last, stable, deadline = -1, 0, time.monotonic() + timeout
+    while stable < 4 and time.monotonic() < deadline:
+        count = sum(1 for p in blobs.rglob("*") if p.is_file())
+        stable = stable + 1 if count == last and count > 0 else 0
+        last = count
+        time.sleep(0.1)
 
 
 def test_first_log_line_says_where_data_lives_which_store_and_that_auth_is_off(tmp_path):
@@ -52,6 +65,7 @@ def test_sigterm_with_an_upload_in_flight_reverts_it_to_queued(tmp_path):
         while _status(server.url, image_id) != "saving" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _status(server.url, image_id) == "saving"
+        _wait_for_ingest_to_settle(data_dir / "blobs")
         t0 = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(30) == 0
