@@ -7,8 +7,14 @@ Layout comes from `stores.layout` only: <root>/chunks/ab/cd/<key>. Invariants:
   with `os.replace`, so readers and listings never see a partial blob.
 * Durability follows the fsync policy. "always": put fsyncs the file, renames, fsyncs the
   directory (and the parents of any fan-out directory it created). "batch": put only writes and
-  renames; `flush(keys)` fsyncs those files and their directories once each, which the engine
-  calls before the index refers to the blobs. "never": no fsync at all (tests, scratch data).
+  renames; `flush(keys)` checks the keys are present, then makes them durable with one
+  `syncfs(2)` of the store's filesystem, which the engine calls before the index refers to the
+  blobs. syncfs writes back every dirty file *and* commits the metadata (the new files' names
+  from the renames, new fan-out directories) and, since Linux 5.8, reports writeback errors;
+  one syncfs of a batch costs ~25-35 ms here where per-file fsync costs ~10 ms per file.
+  Concurrent flushes share a syncfs that started after they were called (group commit).
+  Without syncfs (not Linux), flush fsyncs each file and directory instead.
+  "never": no fsync at all (tests, scratch data).
 * Deletes are not fsynced: a delete lost in a crash leaves an orphan, which GC sweeps again;
   it can never leave a dangling reference.
 * OSError never escapes: ENOSPC/EDQUOT become StorageFull, a missing file BlobNotFound,
@@ -18,6 +24,8 @@ Layout comes from `stores.layout` only: <root>/chunks/ab/cd/<key>. Invariants:
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 import os
@@ -46,7 +54,32 @@ def _map_oserror(exc: OSError, what: str) -> StoreError:
     return StoreError(f"{what}: {exc}")
 
 
-def _fsync_path(path: Path) -> None:
+def _load_syncfs() -> object | None:
+    """libc's syncfs (ctypes releases the GIL around the call), or None where there is none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
+
+
+_LIBC_SYNCFS = _load_syncfs()
+
+
+def _syncfs(path: str) -> None:
+    """syncfs(2) of the filesystem holding `path`: all its dirty data and metadata, durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _LIBC_SYNCFS(fd) != 0:  # type: ignore[operator]
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(path: str | Path) -> None:
     """fsync a file or a directory by path (directories need O_RDONLY on Linux)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -66,9 +99,14 @@ class FilesystemStore:
         self.root = Path(root)
         self.fsync = fsync
         self._chunks = self.root / layout.PREFIX.rstrip("/")
+        self._root_s = os.fspath(self.root)
         # Fan-out directories created but whose entry in the parent is not yet fsynced.
         self._unsynced_dirs: set[Path] = set()
         self._lock = threading.Lock()
+        # group commit of syncfs: a flush needs one sync that *started* after it was called
+        self._sync_cv = threading.Condition()
+        self._sync_started = self._sync_done = 0
+        self._syncing = False
         self.capabilities = self._probe()
 
     def _probe(self) -> Capabilities:
@@ -92,10 +130,15 @@ class FilesystemStore:
     # -- writes --------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+        path = self._spath(key)  # plain str + os calls: this is the ingest hot path
         # Keys are digests, so an existing file already holds these bytes: skip the rewrite.
-        if self._exists(path):
+        try:
+            os.stat(path)
             return
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _map_oserror(exc, f"stat {key}") from exc
         if not self.capabilities.writable:
             raise StoreError(f"store is read-only: {self.capabilities.reason}")
         try:
@@ -103,9 +146,10 @@ class FilesystemStore:
         except OSError as exc:
             raise _map_oserror(exc, f"put {key}") from exc
 
-    def _write_new(self, key: str, path: Path, data: bytes) -> None:
-        tmp = path.parent / f"{TEMP_PREFIX}{key}-{secrets.token_hex(4)}"
-        fd = self._create_temp(tmp)
+    def _write_new(self, key: str, path: str, data: bytes) -> None:
+        parent = path[: -len(key) - 1]
+        tmp = f"{parent}/{TEMP_PREFIX}{key}-{secrets.token_hex(4)}"
+        fd = self._create_temp(tmp, parent)
         try:
             try:
                 view = memoryview(data)
@@ -117,25 +161,30 @@ class FilesystemStore:
                 os.close(fd)
             os.replace(tmp, path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
             raise
         if self.fsync == "always":
-            _fsync_path(path.parent)
+            _fsync_path(parent)
             self._sync_new_dirs()
 
-    def _create_temp(self, tmp: Path) -> int:
+    def _create_temp(self, tmp: str, parent: str) -> int:
         """Open a fresh temp file, creating missing fan-out directories (race-safe)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
             return os.open(tmp, flags, 0o644)
         except FileNotFoundError:
             pass  # first blob under this prefix: make chunks/ab and chunks/ab/cd
-        for d in (tmp.parent.parent, tmp.parent):
+        leaf = Path(parent)
+        for d in (leaf.parent, leaf):
             try:
                 d.mkdir()
             except FileExistsError:
                 continue  # another thread or process won the race: same result
-            if self.fsync != "never":
+            if self.fsync == "always" or (self.fsync == "batch" and _LIBC_SYNCFS is None):
+                # (batch with syncfs: the flush's syncfs commits the new entries too)
                 with self._lock:
                     self._unsynced_dirs.add(d)
         return os.open(tmp, flags, 0o644)
@@ -156,13 +205,56 @@ class FilesystemStore:
             self._unsynced_dirs -= pending
 
     def flush(self, keys: Iterable[str]) -> None:
-        paths = [self._path(k) for k in keys]  # validate every key, whatever the policy
+        paths = [self._spath(k) for k in keys]  # validate every key, whatever the policy
         if self.fsync != "batch" or not paths:
             return
+        if _LIBC_SYNCFS is None:
+            self._fsync_each(paths)
+            return
+        for path in paths:
+            try:
+                os.stat(path)
+            except FileNotFoundError as exc:
+                raise BlobNotFound(f"flush of a blob that is not in the store: {exc.filename}") from exc
+            except OSError as exc:
+                raise _map_oserror(exc, "flush") from exc
+        try:
+            self._sync_filesystem()
+        except OSError as exc:
+            raise _map_oserror(exc, "flush") from exc
+
+    def _sync_filesystem(self) -> None:
+        """One syncfs that started after this call, shared with concurrent callers.
+
+        A syncfs already running may have started before our blobs were written, so we wait
+        for the next one; whoever finds none running starts it. On failure the caller that
+        ran it raises; the others start another one."""
+        with self._sync_cv:
+            target = self._sync_started + 1
+            while self._sync_done < target:
+                if self._syncing:
+                    self._sync_cv.wait()
+                    continue
+                self._syncing = True
+                self._sync_started += 1
+                n = self._sync_started
+                ok = False
+                self._sync_cv.release()
+                try:
+                    _syncfs(self._root_s)
+                    ok = True
+                finally:
+                    self._sync_cv.acquire()
+                    self._syncing = False
+                    if ok:
+                        self._sync_done = n
+                    self._sync_cv.notify_all()
+
+    def _fsync_each(self, paths: list[str]) -> None:
         try:
             for path in paths:
                 _fsync_path(path)
-            for d in {p.parent for p in paths}:
+            for d in {os.path.dirname(p) for p in paths}:
                 _fsync_path(d)
             self._sync_new_dirs()
         except FileNotFoundError as exc:
@@ -288,3 +380,6 @@ class FilesystemStore:
 
     def _path(self, key: str) -> Path:
         return self.root / layout.object_name(key)
+
+    def _spath(self, key: str) -> str:
+        return f"{self._root_s}/{layout.object_name(key)}"

@@ -12,11 +12,13 @@ import logging
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
+import stores.fs as fs_mod
 from stores.errors import BlobNotFound, StorageFull, StoreError
 from stores.fs import FSYNC_POLICIES, FilesystemStore
 from tests.stores.contract import StoreContract, blob_for, random_key
@@ -199,9 +201,10 @@ def test_the_fsync_policy_decides_when_fsync_happens(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         policy: str, on_put: bool, on_flush: bool) -> None:
     store = FilesystemStore(tmp_path, fsync=policy)
-    calls: list[int] = []
-    real_fsync = os.fsync
+    calls: list[object] = []
+    real_fsync, real_syncfs = os.fsync, fs_mod._syncfs
     monkeypatch.setattr("stores.fs.os.fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    monkeypatch.setattr("stores.fs._syncfs", lambda p: (calls.append(p), real_syncfs(p))[1])
     keys = [random_key() for _ in range(3)]
     for k in keys:
         store.put(k, blob_for(k))
@@ -209,12 +212,44 @@ def test_the_fsync_policy_decides_when_fsync_happens(
     assert bool(calls) is on_put
     calls.clear()
     store.flush(keys)
-    # batch: each file and each dir once, plus the parents of the new fan-out dirs
+    # batch: one syncfs of the store's filesystem for the whole batch (files, renames and new
+    # fan-out dirs alike); where libc has no syncfs, each file and each dir fsynced once
     assert bool(calls) is on_flush
     if on_flush:
-        assert len(calls) >= 2 * len(keys)
+        assert calls == [str(tmp_path)] if fs_mod._LIBC_SYNCFS else len(calls) >= 2 * len(keys)
     for k in keys:
         assert store.get(k) == blob_for(k)
+
+
+def test_concurrent_batch_flushes_share_syncfs_calls(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: each flush is covered by a syncfs that started after it was called, and
+    concurrent flushes share them (fewer syncfs than flushes, never a flush without one)."""
+    if not fs_mod._LIBC_SYNCFS:
+        pytest.skip("no syncfs here")
+    store = FilesystemStore(tmp_path, fsync="batch")
+    started: list[float] = []
+    real_syncfs = fs_mod._syncfs
+
+    def slow_syncfs(p: str) -> None:
+        started.append(time.monotonic())
+        time.sleep(0.02)
+        real_syncfs(p)
+
+    monkeypatch.setattr("stores.fs._syncfs", slow_syncfs)
+    keys = [random_key() for _ in range(16)]
+    for k in keys:
+        store.put(k, blob_for(k))
+
+    def flush(k: str) -> float:
+        called = time.monotonic()
+        store.flush([k])
+        return called
+
+    with ThreadPoolExecutor(8) as pool:
+        calls = list(pool.map(flush, keys))
+    assert 1 <= len(started) < len(keys)
+    assert all(any(s >= c for s in started) for c in calls)
 
 
 def test_flush_of_a_key_that_was_never_put_raises_blob_not_found(tmp_path: Path) -> None:
