@@ -238,9 +238,17 @@ class Ingest:
             return
         await self.slots.acquire()  # backpressure: bounded chunks in store jobs
         task = asyncio.ensure_future(self.e.offload.io(self._store_job, batch))
-        task.add_done_callback(lambda _t: self.slots.release())
+        task.add_done_callback(self._store_job_done)
         self.stretch.jobs.append(task)
         self.jobs.append(task)
+
+    def _store_job_done(self, task: asyncio.Future[Any]) -> None:
+        self.slots.release()
+        if not task.cancelled():
+            # Mark the exception retrieved: the stretch's commit re-raises the first failed
+            # job's error, and a failing upload may never await the jobs after it (asyncio
+            # would log "Future exception was never retrieved" when they are collected).
+            task.exception()
 
     def _store_job(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, int, int]]:
         """Worker thread: encode (zstd releases the GIL) and put each blob."""

@@ -81,6 +81,9 @@ async def settle_all(futures: list[asyncio.Future[Any]]) -> None:
     Used on failure paths so no job of a failed upload is still running when its revert runs.
     """
     pending = [f for f in futures if not f.done()]
+    for f in futures:
+        if f.done() and not f.cancelled():
+            f.exception()  # retrieved: its error is swallowed here, not logged at collection
     if not pending:
         return
     await settle(asyncio.gather(*pending, return_exceptions=True))

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
@@ -28,19 +27,6 @@ from tests.api.live import LiveServer, start_server
 
 GLANCE = str(Path(sys.executable).with_name("glance"))
 SMALL_CAP = 4 << 20  # image_size_cap for the in-process app
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage_after_each_test() -> Iterator[None]:
-    """Run finalizers now, not at a random later allocation.
-
-    A failed upload can leave an asyncio future whose exception nobody retrieved (an engine
-    matter, reported). Its __del__ logs a traceback, and Python 3.11's traceback formatting
-    calls ast.parse; if that __del__ fires inside pytest's own AST work (assertion rewriting),
-    CPython 3.11.7 aborts with "AST constructor recursion depth mismatch". Collecting here
-    keeps those finalizers inside the test that caused them."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ revert the image, release every pin and never leave an index entry without its b
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -76,6 +77,26 @@ async def test_store_failing_mid_ingest_reverts_and_releases_pins(tmp_path: Path
         assert (eng.index.get_image("f") or {})["status"] == "queued"
         assert_released(eng, "f")
     finally:
+        eng.close()
+
+
+async def test_failed_store_jobs_leave_no_unretrieved_future_exception(tmp_path: Path) -> None:
+    """Every put fails, with many store jobs in flight: the upload fails with the first error
+    and no other job's exception is left for asyncio to log when the future is collected."""
+    eng = Engine.open(small_cfg(tmp_path, chunk_min=16384, chunk_avg=65536, chunk_max=262144),
+                      NthPutFails(fail_at=1))
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, object]] = []
+    old = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
+    try:
+        with pytest.raises(StoreFailure, match="injected failure"):
+            await upload(eng, "u", DATA[: 8 << 20])
+        gc.collect()
+        await asyncio.sleep(0)
+        assert not [c.get("message") for c in seen]
+    finally:
+        loop.set_exception_handler(old)
         eng.close()
 
 
