@@ -36,3 +36,17 @@ def key_from_name(name: str) -> str | None:
     if not _KEY.match(key) or parts[0] != key[0:2] or parts[1] != key[2:4]:
         return None
     return key
+
+
+def listing_start(after: str) -> str:
+    """An object name at or below the first name whose key sorts after `after`, for object
+    stores that list "strictly after a name" (S3 StartAfter, Swift marker).
+
+    Exact for a real key. For any other string (a resume point, a prefix) the name of its
+    first two characters' fan-out directory is a lower bound: every key k > after has
+    k[:2] >= after[:2], so at most one directory is re-read and filtered out by the caller.
+    """
+    try:
+        return object_name(validate_key(after))
+    except ValueError:
+        return PREFIX + after[:2]

@@ -25,7 +25,7 @@ import urllib3.exceptions
 
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError, StoreUnavailable
-from stores.layout import PREFIX, key_from_name, object_name, validate_key
+from stores.layout import PREFIX, key_from_name, listing_start, object_name, validate_key
 
 if TYPE_CHECKING:  # annotations only: stores never imports cas_glance at run time
     from cas_glance.config import S3Config
@@ -197,7 +197,7 @@ class S3Store:
     def list(self, after: str | None = None) -> Iterator[BlobInfo]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": PREFIX}
         if after:
-            kwargs["StartAfter"] = _start_after(after)
+            kwargs["StartAfter"] = listing_start(after)
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 **kwargs, PaginationConfig={"PageSize": self.listing_limit})
@@ -222,16 +222,3 @@ def _code(exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
-
-
-def _start_after(after: str) -> str:
-    """An object name at or below the first name whose key sorts after `after`.
-
-    Exact for a real key. For any other string (a resume point, a prefix) the name of its
-    first two characters' fan-out directory is a lower bound: every key k > after has
-    k[:2] >= after[:2], so at most one directory is re-read and filtered out by the caller.
-    """
-    try:
-        return object_name(validate_key(after))
-    except ValueError:
-        return PREFIX + after[:2]

@@ -31,7 +31,7 @@ from swiftclient.exceptions import ClientException
 
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError, StoreUnavailable
-from stores.layout import PREFIX, key_from_name, object_name, validate_key
+from stores.layout import PREFIX, key_from_name, listing_start, object_name, validate_key
 
 if TYPE_CHECKING:  # annotations only: stores never imports cas_glance at run time
     from cas_glance.config import SwiftConfig
@@ -230,7 +230,7 @@ class SwiftStore:
         return True
 
     def list(self, after: str | None = None) -> Iterator[BlobInfo]:
-        marker = _start_after(after) if after else ""
+        marker = listing_start(after) if after else ""
         while True:
             # one page per borrow: the caller may abandon the generator between pages
             with self._conn(f"list {self.container}/{PREFIX}") as conn:
@@ -259,16 +259,3 @@ def _iso_mtime(text: str) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
-
-
-def _start_after(after: str) -> str:
-    """An object name at or below the first name whose key sorts after `after`.
-
-    Exact for a real key. For any other string (a resume point, a prefix) the name of its
-    first two characters' fan-out directory is a lower bound: every key k > after has
-    k[:2] >= after[:2], so at most one directory is re-read and filtered out by the caller.
-    """
-    try:
-        return object_name(validate_key(after))
-    except ValueError:
-        return PREFIX + after[:2]
