@@ -8,7 +8,8 @@ Layout comes from `stores.layout` only: <root>/chunks/ab/cd/<key>. Invariants:
 * Durability follows the fsync policy. "always": put fsyncs the file, renames, fsyncs the
   directory (and the parents of any fan-out directory it created). "batch": put only writes and
   renames; `flush(keys)` checks the keys are present, then makes them durable with one
-  `syncfs(2)` of the store's filesystem, which the engine calls before the index refers to the
+  `syncfs(2)` of the filesystem holding chunks/ (a blob found on another device, i.e. a mount
+  below chunks/, is fsynced with its directory instead), which the engine calls before the index refers to the
   blobs. syncfs writes back every dirty file *and* commits the metadata (the new files' names
   from the renames, new fan-out directories) and, since Linux 5.8, reports writeback errors;
   one syncfs of a batch costs ~25-35 ms here where per-file fsync costs ~10 ms per file.
@@ -211,19 +212,30 @@ class FilesystemStore:
         if _LIBC_SYNCFS is None:
             self._fsync_each(paths)
             return
-        for path in paths:
-            try:
-                os.stat(path)
-            except FileNotFoundError as exc:
-                raise BlobNotFound(f"flush of a blob that is not in the store: {exc.filename}") from exc
-            except OSError as exc:
-                raise _map_oserror(exc, "flush") from exc
+        chunks = os.fspath(self._chunks)
+        elsewhere = []  # blobs on another filesystem than chunks/ (a mount below it): fsync them
         try:
-            self._sync_filesystem()
+            dev = os.stat(chunks).st_dev
+            for path in paths:
+                if os.stat(path).st_dev != dev:
+                    elsewhere.append(path)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"flush of a blob that is not in the store: {exc.filename}") from exc
         except OSError as exc:
             raise _map_oserror(exc, "flush") from exc
+        try:
+            self._sync_filesystem(chunks)
+        except OSError as exc:
+            raise _map_oserror(exc, "flush") from exc
+        if elsewhere:
+            self._fsync_each(elsewhere)
+            try:  # and the fan-out dirs' own entries (they may be new)
+                for d in {os.path.dirname(os.path.dirname(p)) for p in elsewhere}:
+                    _fsync_path(d)
+            except OSError as exc:
+                raise _map_oserror(exc, "flush") from exc
 
-    def _sync_filesystem(self) -> None:
+    def _sync_filesystem(self, chunks: str) -> None:
         """One syncfs that started after this call, shared with concurrent callers.
 
         A syncfs already running may have started before our blobs were written, so we wait
@@ -241,7 +253,7 @@ class FilesystemStore:
                 ok = False
                 self._sync_cv.release()
                 try:
-                    _syncfs(self._root_s)
+                    _syncfs(chunks)
                     ok = True
                 finally:
                     self._sync_cv.acquire()
