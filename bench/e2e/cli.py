@@ -199,6 +199,16 @@ def settings_of(document: dict[str, Any], args: argparse.Namespace) -> Settings:
     return replace(Settings(**saved), json_path=args.json_path, plot_path=args.plot_path)
 
 
+_COMPARED = ("size", "repeat", "series_base", "snapshots", "concurrency", "concurrent_size",
+             "list_images", "list_requests_small", "list_requests_large")
+
+
+def _setting_differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """Workload settings in which a baseline run differs from this one."""
+    return [f"{key}={theirs.get(key)} (this run: {ours.get(key)})"
+            for key in _COMPARED if theirs.get(key) != ours.get(key)]
+
+
 def emit(settings: Settings, results: dict[str, Any], info: dict[str, Any], args: argparse.Namespace,
          baseline: dict[str, Any] | None) -> None:
     """Table on stdout; JSON, Markdown and the plot where asked."""
@@ -206,6 +216,8 @@ def emit(settings: Settings, results: dict[str, Any], info: dict[str, Any], args
     if baseline is not None:
         report.add_baseline(table_rows, baseline)
         print(f"\nbaseline: {baseline['meta']['server']}, {baseline['meta']['date']}")
+        for note in _setting_differences(info["settings"], baseline["meta"]["settings"]):
+            print(f"  note: baseline ran with {note}")
     mode = "QUICK run (targets not judged)" if settings.quick else f"median of {settings.repeat}"
     print(f"\ncas-glance end-to-end benchmark — {info['server']}, {info['date']}, {mode}, "
           f"load average {info['loadavg_at_end'][0]} on {info['cpus']} CPUs")
