@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import select
 import socket
 import time
@@ -41,9 +42,11 @@ from tests.api.remote import (
 pytestmark = pytest.mark.swift
 
 KiB, MiB = 1 << 10, 1 << 20
-_A, _B = os.urandom(MiB), os.urandom(512 * KiB)
+# Seeded, so the chunk boundaries (and the dedup bound below) are the same on every run.
+_RNG = random.Random(20261126)
+_A, _B = _RNG.randbytes(MiB), _RNG.randbytes(512 * KiB)
 # ~3.6 MiB: a repeated MiB, zero runs (never stored), an odd tail
-IMAGE = _A + bytes(768 * KiB) + _A + _B + bytes(256 * KiB) + os.urandom(100_003)
+IMAGE = _A + bytes(768 * KiB) + _A + _B + bytes(256 * KiB) + _RNG.randbytes(100_003)
 
 
 def _field(table: str, key: str) -> str:
