@@ -88,6 +88,7 @@ class Config:
     io_threads: int = 16  # store calls (latency bound: many in flight)
     cpu_threads: int = 4  # chunking, hashing, compression (GIL released)
     gc_grace_seconds: int = 3600
+    orphan_sweep_interval: int = 86400  # seconds between full-store orphan sweeps in `serve`
     index_map_size: int = 1 << 30  # initial LMDB map size; grows on demand
 
     @property
@@ -160,6 +161,7 @@ _CAS: Mapping[str, tuple[str, Any]] = {
     "io_threads": ("io_threads", _int),
     "cpu_threads": ("cpu_threads", _int),
     "gc_grace_seconds": ("gc_grace_seconds", _int),
+    "orphan_sweep_interval": ("orphan_sweep_interval", _int),
     "index_map_size": ("index_map_size", _int),
     "s3_max_pool_connections": ("s3.max_pool_connections", _int),
     "swift_max_connections": ("swift.max_connections", _int),
@@ -195,7 +197,7 @@ def validate(cfg: Config) -> Config:
     for key in ("image_size_cap", "port", "io_threads", "cpu_threads"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key}: must be positive")
-    for key in ("scrub_time", "wakeup_time", "gc_grace_seconds"):
+    for key in ("scrub_time", "wakeup_time", "gc_grace_seconds", "orphan_sweep_interval"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key}: must not be negative")
     if cfg.s3.bucket_url_format not in ("path", "virtual", "auto"):

@@ -47,6 +47,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -347,15 +348,21 @@ async def run_collector(engine: Any, cfg: Any, stop_event: asyncio.Event) -> Non
     """Collect every cfg.wakeup_time seconds until `stop_event` is set (Glance's scrubber
     daemon); 0 means every second. On stop, a running collection ends after its batch."""
     lock, interval = Path(cfg.data_dir) / LOCK_NAME, max(cfg.wakeup_time, 1)
+    # The orphan sweep lists the whole store, and orphans only come from crashes: sweep on
+    # the first run after start-up, then every orphan_sweep_interval, not every wakeup.
+    last_sweep = -math.inf
     while not stop_event.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop_event.wait(), timeout=interval)
         if stop_event.is_set():
             return
+        sweep = time.monotonic() - last_sweep >= cfg.orphan_sweep_interval
         try:
             report = await engine.offload.io(lambda: collect(
-                engine.index, engine.store, grace=cfg.gc_grace_seconds,
+                engine.index, engine.store, grace=cfg.gc_grace_seconds, sweep=sweep,
                 scrub_time=cfg.scrub_time, lock_path=lock, stop=stop_event.is_set))
+            if sweep:
+                last_sweep = time.monotonic()
             log.info("collector: %s", _summary(report))
         except Exception:
             log.exception("collector: collection failed; retrying in %ds", cfg.wakeup_time)

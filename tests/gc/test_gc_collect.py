@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cas_glance import gc
+from cas_glance import blobfmt, gc
 from tests.gc.lab import Lab, variant
 
 
@@ -176,3 +176,29 @@ async def test_the_periodic_collector_runs_every_wakeup_time_until_stopped(lab: 
     stop.set()
     await asyncio.wait_for(task, 10)
     assert lab.stored() == (0, 0) and lab.chunks() == {}
+
+
+async def test_the_periodic_collector_sweeps_orphans_at_start_then_only_per_sweep_interval(
+        lab: Lab, base_data: bytes) -> None:
+    import asyncio
+
+    def orphan(seed: int) -> str:
+        raw = variant(base_data, seed=seed)[:8192]
+        key = blobfmt.digest(raw)
+        lab.store.put(key, blobfmt.encode(raw))  # a crash between put and pin
+        return key
+
+    first = orphan(11)
+    cfg = lab.engine.cfg.replace(wakeup_time=1, gc_grace_seconds=0, orphan_sweep_interval=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(gc.run_collector(lab.engine, cfg, stop))
+    for _ in range(100):  # the first run after start-up sweeps
+        await asyncio.sleep(0.05)
+        if not lab.store.exists(first):
+            break
+    assert not lab.store.exists(first)
+    second = orphan(12)
+    await asyncio.sleep(2.5)  # at least one more run, inside the sweep interval
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert lab.store.exists(second)
