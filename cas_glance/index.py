@@ -14,7 +14,8 @@ Invariants (each write method documents the one it keeps):
 * a manifest entry only names a chunk whose entry exists (and whose blob the caller flushed);
 * a `dying` chunk never gains a reference (pin refuses it, the caller re-puts after the drop);
 * the in-process record cache equals `images` minus deleted/pending_delete records; it is
-  updated under the write lock right after each commit, so it follows commit order.
+  updated under the write lock right after each commit, so it follows commit order. It is a
+  `domain.listing.Listing`, which also keeps the list orders GET /v2/images walks (`listing`).
 The map grows automatically: MapFullError aborts the txn, the map doubles (with no txn of
 this process active: `indexfmt.Gate`), and the txn function runs again from scratch.
 """
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from cas_glance.domain.listing import Listing
 from cas_glance.errors import Conflict, Gone, IndexMismatch, NotFound
 from cas_glance.indexfmt import (
     DYING,
@@ -69,10 +71,12 @@ class Index:
         self._gate = Gate()
         self._wlock = threading.Lock()
         self._check_meta(chunker_params)
-        self._cache: dict[str, Record] = {}
-        for rec in self.iter_images_all():
-            if rec.get("status") not in HIDDEN:
-                self._cache[rec["id"]] = rec
+        # the record cache, kept with its listing orders (domain.listing); `_list_lock` orders
+        # cache writes (worker threads) against page walks (the event loop)
+        self._list_lock = threading.Lock()
+        self._listing = Listing([rec for rec in self.iter_images_all()
+                                 if rec.get("status") not in HIDDEN])
+        self._cache: dict[str, Record] = self._listing.by_id  # same dict: lock-free get_image
 
     def close(self) -> None:
         self._env.close()
@@ -126,10 +130,11 @@ class Index:
     def _cache_put(self, rec: Record | None) -> None:
         if rec is None:
             return
-        if rec.get("status") in HIDDEN:
-            self._cache.pop(rec["id"], None)
-        else:
-            self._cache[rec["id"]] = rec
+        with self._list_lock:
+            if rec.get("status") in HIDDEN:
+                self._listing.remove(rec["id"])
+            else:
+                self._listing.put(rec)
 
     def _record(self, txn: lmdb.Transaction, image_id: str) -> Record | None:
         raw = txn.get(image_id.encode(), db=self._db["images"])
@@ -171,7 +176,14 @@ class Index:
 
     def list_images(self) -> list[Record]:
         """Every record not deleted/pending_delete (cached dicts: treat them immutable)."""
-        return list(self._cache.values())
+        with self._list_lock:
+            return self._listing.records()
+
+    def listing(self, fn: Callable[[Listing], T]) -> T:
+        """`fn(listing)` over the record cache and its kept orders (`domain.listing`), with
+        cache writes held off meanwhile: keep `fn` short (one page) and do not keep iterators."""
+        with self._list_lock:
+            return fn(self._listing)
 
     def update_image(self, image_id: str, mutate: Callable[[Record], Record]) -> Record:
         """Compare-and-swap: `mutate` sees the committed record inside the write txn."""

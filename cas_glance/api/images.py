@@ -11,6 +11,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from cas_glance.api.versions import base_url
 from cas_glance.domain import image as domain_image
 from cas_glance.domain import patch as domain_patch
 from cas_glance.domain import query as domain_query
+from cas_glance.domain.listing import Listing
 from cas_glance.errors import BadRequest, Forbidden
 
 # We implement none of Glance's interoperable import methods (stage/import), so we advertise
@@ -60,19 +62,29 @@ async def create(request: web.Request) -> web.Response:
     return common.json_response(image, status=201, headers=headers)
 
 
+def _image_json(record: common.Record) -> str:
+    return json.dumps(domain_image.to_api(record), separators=(", ", ": "))
+
+
 async def index(request: web.Request) -> web.Response:
     params = list(request.query.items())
     q = domain_query.parse_list_query(params)
-    records = common.engine(request).index.list_images()
-    page, marker = domain_query.select(records, q, request_context(request))
-    body: dict[str, object] = {
-        "images": [domain_image.to_api(r) for r in page],
-        "first": domain_query.first_link(params),
-        "schema": "/v2/schemas/images",
-    }
+    ctx = request_context(request)
+
+    def one_page(listing: Listing) -> tuple[list[str], str | None]:
+        # walk the kept order from the marker; each image's JSON is encoded once per record
+        page, marker = domain_query.select_listing(listing, q, ctx)
+        return [listing.memo(r, _image_json) for r in page], marker
+
+    images, marker = common.engine(request).index.listing(one_page)
+    # the body json_response would give for {"images", "first", "schema"[, "next"]}, spliced
+    # from the per-image encodings
+    parts = ['{"images": [', ", ".join(images), '], "first": ',
+             json.dumps(domain_query.first_link(params)), ', "schema": "/v2/schemas/images"']
     if marker is not None:
-        body["next"] = domain_query.next_link(params, marker)
-    return common.json_response(body)
+        parts += [', "next": ', json.dumps(domain_query.next_link(params, marker))]
+    parts.append("}")
+    return web.Response(text="".join(parts), content_type="application/json")
 
 
 async def show(request: web.Request) -> web.Response:

@@ -10,12 +10,14 @@ raised by ``parse_list_query``; ``select`` raises only for an unknown marker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from urllib.parse import urlencode
 
 from cas_glance.domain import filters as f
 from cas_glance.domain.access import is_visible
 from cas_glance.domain.context import RequestContext
 from cas_glance.domain.keys import BASE_KEYS
+from cas_glance.domain.listing import Listing
 from cas_glance.domain.sorting import page
 from cas_glance.domain.status import DELETED, KILLED, PENDING_DELETE, STATUSES
 from cas_glance.domain.types import Predicate, Record
@@ -221,11 +223,49 @@ def select(records: list[Record], q: ListQuery,
 
 def _find_marker(records: list[Record], marker: str, ctx: RequestContext) -> Record:
     ids = [r.get("id") for r in records]
-    if marker in ids:
-        r = records[ids.index(marker)]
-        if r.get("status") not in NEVER_LISTED and is_visible(r, ctx):
-            return r
+    return _check_marker(records[ids.index(marker)] if marker in ids else None, marker, ctx)
+
+
+def _check_marker(r: Record | None, marker: str, ctx: RequestContext) -> Record:
+    if r is not None and r.get("status") not in NEVER_LISTED and is_visible(r, ctx):
+        return r
     raise BadRequest(f"Invalid marker. Image {marker} could not be found.")
+
+
+def listed_rule(q: ListQuery, ctx: RequestContext) -> Predicate:
+    """The whole membership test of ``select`` for one record: never-listed statuses,
+    ``os_hidden``, the list visibility rules and every filter."""
+    hidden = q.os_hidden
+    preds = q.predicates
+    if ctx.is_admin and q.visibility is None and ctx.project_id is None:
+        def shown(r: Record) -> bool:
+            return (r["status"] not in NEVER_LISTED and bool(r["os_hidden"]) is hidden
+                    and r["visibility"] != "community")
+    else:
+        visible = visibility_rule(q, ctx)
+
+        def shown(r: Record) -> bool:
+            return (r["status"] not in NEVER_LISTED and bool(r["os_hidden"]) is hidden
+                    and visible(r))
+    if not preds:
+        return shown
+    if len(preds) == 1:
+        only = preds[0]
+        return lambda r: shown(r) and only(r)
+    return lambda r: shown(r) and all(p(r) for p in preds)
+
+
+def select_listing(listing: Listing, q: ListQuery,
+                   ctx: RequestContext) -> tuple[list[Record], str | None]:
+    """``select`` over a ``Listing``'s records, walking its kept order from the marker and
+    stopping once ``limit`` records matched (same page, same ``next``, same errors)."""
+    marker = (_check_marker(listing.by_id.get(q.marker), q.marker, ctx)
+              if q.marker is not None else None)
+    if q.limit <= 0:
+        return [], None
+    result = list(islice(filter(listed_rule(q, ctx), listing.after(q.sort, marker)), q.limit))
+    full = len(result) == q.limit
+    return result, (result[-1]["id"] if full else None)
 
 
 # ---- links ----------------------------------------------------------------------------------
