@@ -98,8 +98,20 @@ def decode(blob: bytes, expected_digest: str) -> bytes:
     Raises CorruptBlob naming the digest and what is wrong (header, codec, payload, length or
     content hash) — never returns wrong bytes.
     """
+    raw = decode_view(blob, expected_digest)
+    return raw if isinstance(raw, bytes) else bytes(raw)
+
+
+def decode_view(blob: bytes, expected_digest: str) -> bytes | memoryview:
+    """`decode` without the copy of a raw-codec payload: that chunk comes back as a read-only
+    memoryview into `blob` (which it keeps alive); a zstd chunk as the decompressed bytes.
+    Verified exactly as `decode` verifies (same CorruptBlob errors)."""
     codec, length = _parse(blob, expected_digest)
-    raw = _payload(blob, codec, length, expected_digest)
+    raw: bytes | memoryview
+    if codec == RAW:
+        raw = memoryview(blob)[HEADER_SIZE:].toreadonly()
+    else:
+        raw = _payload(blob, codec, length, expected_digest)
     if len(raw) != length:
         raise CorruptBlob(f"blob {expected_digest}: header says {length} raw bytes, payload gives {len(raw)}")
     actual = digest(raw)
