@@ -94,8 +94,8 @@ LISTING = Listing(RECORDS)
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("who", ["admin", "member"])
 def test_select_listing_page(benchmark: Any, case: str, limit: int, who: str) -> None:
-    """The server's path: the index cache's kept orders (other sort specs: built once per write
-    generation, so warm here), walked from the start."""
+    """The server's path: the index cache's kept orders (other sort specs: built on first use,
+    so warm here), walked from the start."""
     ctx = ADMIN if who == "admin" else MEMBER
     params = CASES[case] + [("limit", str(limit))]
     q = parse_list_query(params)
@@ -119,7 +119,8 @@ def test_select_listing_second_page_by_marker(benchmark: Any, limit: int, sort: 
 
 
 def test_listing_order_rebuild_after_a_write(benchmark: Any) -> None:
-    """The cost a non-default sort pays once per write generation: full_order of N records."""
+    """A write, then a page in a non-default order: the kept order is maintained by the write
+    (bisect + insert), never rebuilt."""
     listing = Listing(RECORDS)
     q = parse_list_query([("sort_key", "name"), ("sort_dir", "asc"), ("limit", "200")])
 
