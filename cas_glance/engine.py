@@ -70,8 +70,10 @@ class Engine:
             # the original error is what the client must see; the revert failure is logged
             log.exception("upload %s: revert failed", image_id)
 
-    def read(self, image_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Bytes [start, end) of the image (end exclusive, clamped to its size)."""
+    def read(self, image_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[memoryview]:
+        """Bytes [start, end) of the image (end exclusive, clamped to its size), as read-only
+        memoryviews of up to ~4 MiB (reader.GROUP_BYTES plus a chunk). A piece stays valid for
+        as long as it is referenced; the reader reuses its buffer only after that."""
         return reader.read(self, image_id, start, end)
 
     def close(self) -> None:

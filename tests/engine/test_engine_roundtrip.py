@@ -109,3 +109,28 @@ def test_manifest_seek_starts_at_the_covering_chunk(sample) -> None:  # type: ig
     for off, _d, n in entries[::17]:
         for probe in (off, off + n // 2, off + n - 1):
             assert eng.index.manifest_batch("s", probe, 1)[0][0] == off
+
+
+async def test_read_reuses_group_buffers_but_never_one_a_consumer_still_holds(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cas_glance import reader
+
+    monkeypatch.setattr(reader, "GROUP_BYTES", 256 << 10)
+    monkeypatch.setattr(reader, "FIRST_GROUP_BYTES", 256 << 10)
+    data = random_bytes(6 << 20, 7) + bytes(1 << 20) + text_like(3 << 20, 8)
+    await upload(engine, "b", data)
+    kept: list[tuple[int, memoryview, bytes]] = []
+    seen: set[int] = set()
+    pos = n = 0
+    async for piece in engine.read("b", 1000, len(data) - 1000):
+        assert piece.readonly
+        seen.add(id(piece.obj))
+        assert bytes(piece) == data[1000 + pos:1000 + pos + len(piece)]
+        if n % 3 == 0:  # hold every third piece the whole read long
+            kept.append((pos, piece, bytes(piece)))
+        pos, n = pos + len(piece), n + 1
+        del piece
+    assert pos == len(data) - 2000 and len(kept) > 5
+    for at, piece, copy in kept:  # a held piece's buffer was never handed to a later job
+        assert bytes(piece) == copy == data[1000 + at:1000 + at + len(copy)]
+    assert len(seen) < pos // (256 << 10)  # and the others were reused
