@@ -128,7 +128,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     try:
         # The first piece is fetched before the headers go out, so a missing or corrupt first
         # chunk still gets a proper error status instead of a truncated 200.
-        first = await anext(aiter(reader), b"") if end > start else b""
+        # (Handed over in a list that _stream empties: a reference kept here would pin the
+        # reader's first group buffer for the whole response.)
+        first = [await anext(aiter(reader), b"")] if end > start else []
         await resp.prepare(request)
         await _stream(request, resp, reader, first)
     finally:
@@ -139,10 +141,11 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, resp: web.StreamResponse,
-                  reader: AsyncIterator[bytes], first: bytes) -> None:
+                  reader: AsyncIterator[bytes | memoryview], first: list[bytes | memoryview]) -> None:
     try:
-        if first:
-            await resp.write(first)
+        if first and first[0]:
+            await resp.write(first.pop())
+        first.clear()
         async for piece in reader:
             await resp.write(piece)
         await resp.write_eof()
