@@ -31,3 +31,12 @@ async def show(client: Any, image_id: str) -> dict:
     resp = await client.get(f"/v2/images/{image_id}")
     assert resp.status == 200, await resp.text()
     return await resp.json()
+
+
+def table_field(table: str, key: str) -> str:
+    """A value from glanceclient's `| Property | Value |` table."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] == key:
+            return cells[1]
+    raise AssertionError(f"{key} not in:\n{table}")

@@ -11,16 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.helpers import table_field
+
 IMAGE = os.urandom(3 << 20) + bytes(1 << 20) + os.urandom(123_457)
-
-
-def _field(table: str, key: str) -> str:
-    """A value from glanceclient's `| Property | Value |` table."""
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[0] == key:
-            return cells[1]
-    raise AssertionError(f"{key} not in:\n{table}")
 
 
 @pytest.fixture
@@ -34,14 +27,14 @@ def test_glanceclient_full_lifecycle(glance, image_file, tmp_path):
     out = glance.run("image-create", "--name", "cli-img", "--disk-format", "raw",
                      "--container-format", "bare", "--property", "os_distro=debian",
                      "--property", "foo=bar", "--file", str(image_file)).stdout
-    iid = _field(out, "id")
-    assert _field(out, "status") == "active"
-    assert _field(out, "size") == str(len(IMAGE))
-    assert _field(out, "checksum") == hashlib.md5(IMAGE).hexdigest()
+    iid = table_field(out, "id")
+    assert table_field(out, "status") == "active"
+    assert table_field(out, "size") == str(len(IMAGE))
+    assert table_field(out, "checksum") == hashlib.md5(IMAGE).hexdigest()
 
     assert iid in glance.run("image-list").stdout
     shown = glance.run("image-show", iid).stdout
-    assert _field(shown, "os_distro") == "debian" and _field(shown, "foo") == "bar"
+    assert table_field(shown, "os_distro") == "debian" and table_field(shown, "foo") == "bar"
 
     target = tmp_path / "out.raw"
     glance.run("image-download", "--file", str(target), iid)  # verifies os_hash_value itself
@@ -49,18 +42,18 @@ def test_glanceclient_full_lifecycle(glance, image_file, tmp_path):
 
     out = glance.run("image-update", "--name", "renamed", "--min-disk", "2", "--property",
                      "newp=1", "--remove-property", "foo", iid).stdout
-    assert _field(out, "name") == "renamed" and _field(out, "min_disk") == "2"
-    assert _field(out, "newp") == "1" and "| foo " not in out
+    assert table_field(out, "name") == "renamed" and table_field(out, "min_disk") == "2"
+    assert table_field(out, "newp") == "1" and "| foo " not in out
 
     glance.run("image-tag-update", iid, "blue")
     glance.run("image-tag-update", iid, "green")
     glance.run("image-tag-delete", iid, "blue")
-    assert json.loads(_field(glance.run("image-show", iid).stdout, "tags")) == ["green"]
+    assert json.loads(table_field(glance.run("image-show", iid).stdout, "tags")) == ["green"]
 
     glance.run("image-deactivate", iid)
-    assert _field(glance.run("image-show", iid).stdout, "status") == "deactivated"
+    assert table_field(glance.run("image-show", iid).stdout, "status") == "deactivated"
     glance.run("image-reactivate", iid)
-    assert _field(glance.run("image-show", iid).stdout, "status") == "active"
+    assert table_field(glance.run("image-show", iid).stdout, "status") == "active"
 
     glance.run("image-delete", iid)
     gone = glance.run("image-show", iid, check=False)
@@ -70,7 +63,7 @@ def test_glanceclient_full_lifecycle(glance, image_file, tmp_path):
 def test_glanceclient_discovers_version_and_fetches_schema(glance, image_file):
     out = glance.run("image-create", "--name", "discovered", "--disk-format", "raw",
                      "--container-format", "bare", "--file", str(image_file), version=None).stdout
-    assert _field(out, "status") == "active"
+    assert table_field(out, "status") == "active"
     assert (glance.home / ".glanceclient" / "image_schema.json").exists()
     assert "discovered" in glance.run("image-list", version=None).stdout
 
@@ -81,8 +74,8 @@ def test_glanceclient_errors_are_readable(glance):
     assert "No image found" in proc.stderr and "Traceback" not in proc.stderr
     out = glance.run("image-create", "--name", "q", "--disk-format", "raw",
                      "--container-format", "bare", close_stdin=True).stdout
-    assert _field(out, "status") == "queued"
-    iid = _field(out, "id")
+    assert table_field(out, "status") == "queued"
+    iid = table_field(out, "id")
     proc = glance.run("image-download", "--file", os.devnull, iid, check=False)
     assert proc.returncode == 1 and "no data" in proc.stderr.lower()
     glance.run("image-update", "--protected", "True", iid)

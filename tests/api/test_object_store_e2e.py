@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import GlanceCLI
+from tests.api.helpers import table_field
 from tests.api.live import LiveServer
 from tests.api.remote import (
     BLOB_NAME,
@@ -47,15 +48,6 @@ _RNG = random.Random(20261126)
 _A, _B = _RNG.randbytes(MiB), _RNG.randbytes(512 * KiB)
 # ~3.6 MiB: a repeated MiB, zero runs (never stored), an odd tail
 IMAGE = _A + bytes(768 * KiB) + _A + _B + bytes(256 * KiB) + _RNG.randbytes(100_003)
-
-
-def _field(table: str, key: str) -> str:
-    """A value from glanceclient's `| Property | Value |` table."""
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[0] == key:
-            return cells[1]
-    raise AssertionError(f"{key} not in:\n{table}")
 
 
 def _bucket(backend: str, store: Any) -> str:
@@ -89,8 +81,8 @@ def test_glanceclient_roundtrip_stores_each_unique_chunk_once(remote, swift_serv
 
     out = glance.run("image-create", "--name", f"e2e-{backend}", "--disk-format", "raw",
                      "--container-format", "bare", "--file", str(src)).stdout
-    first = _field(out, "id")
-    assert _field(out, "status") == "active" and _field(out, "size") == str(len(IMAGE))
+    first = table_field(out, "id")
+    assert table_field(out, "status") == "active" and table_field(out, "size") == str(len(IMAGE))
     target = tmp_path / "out.raw"
     glance.run("image-download", "--file", str(target), first)  # glanceclient checks the hash
     assert target.read_bytes() == IMAGE
