@@ -58,12 +58,20 @@ def finish_upload(record: Record, *, size: int, checksum: str, os_hash_algo: str
     for a bare raw or iso image, else None (unknown)."""
     if record.get("status") != SAVING:
         raise Gone("The image was deleted or changed while its data was being uploaded.")
+    return _with_data(record, transition(SAVING, "upload_done"), size=size, checksum=checksum,
+                      os_hash_algo=os_hash_algo, os_hash_value=os_hash_value, now=now,
+                      virtual_size=virtual_size)
+
+
+def _with_data(record: Record, status: str, *, size: int, checksum: str, os_hash_algo: str,
+               os_hash_value: str, now: str, virtual_size: int | None) -> Record:
+    """The record in `status` carrying its data's size and hashes (upload or import done)."""
     if virtual_size is None:
         virtual_size = _plain_virtual_size(record, size)
     return {
-        **record, "status": transition(SAVING, "upload_done"), "size": size,
-        "virtual_size": virtual_size, "checksum": checksum, "os_hash_algo": os_hash_algo,
-        "os_hash_value": os_hash_value, "updated_at": now,
+        **record, "status": status, "size": size, "virtual_size": virtual_size,
+        "checksum": checksum, "os_hash_algo": os_hash_algo, "os_hash_value": os_hash_value,
+        "updated_at": now,
     }
 
 
@@ -165,13 +173,9 @@ def finish_import(record: Record, *, size: int, checksum: str, os_hash_algo: str
     """importing -> active with the imported data's fields; ``Gone`` if it left importing."""
     if record.get("status") != "importing":
         raise Gone("The image was deleted or changed while it was being imported.")
-    if virtual_size is None:
-        virtual_size = _plain_virtual_size(record, size)
-    return {
-        **record, "status": transition("importing", "import_done"), "size": size,
-        "virtual_size": virtual_size, "checksum": checksum, "os_hash_algo": os_hash_algo,
-        "os_hash_value": os_hash_value, "updated_at": now,
-    }
+    return _with_data(record, transition("importing", "import_done"), size=size,
+                      checksum=checksum, os_hash_algo=os_hash_algo, os_hash_value=os_hash_value,
+                      now=now, virtual_size=virtual_size)
 
 
 def fail_import(record: Record, now: str) -> Record:
