@@ -78,6 +78,7 @@ class Config:
     default_store: str = "file"
     filesystem_store_datadir: Path | None = None  # default: <data_dir>/blobs
     fsync: str = "batch"  # always | batch | never
+    file_layout: str = "packs"  # packs (blobs appended to pack files) | files (one per blob)
     s3: S3Config = field(default_factory=S3Config)
     swift: SwiftConfig = field(default_factory=SwiftConfig)
     # engine
@@ -154,6 +155,7 @@ _GLANCE_STORE: Mapping[str, tuple[str, Any]] = {
 _CAS: Mapping[str, tuple[str, Any]] = {
     "data_dir": ("data_dir", Path),
     "fsync": ("fsync", str),
+    "file_layout": ("file_layout", str),
     "chunk_min": ("chunk_min", _int),
     "chunk_avg": ("chunk_avg", _int),
     "chunk_max": ("chunk_max", _int),
@@ -187,6 +189,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"default_store: must be one of {', '.join(STORES)}, got {cfg.default_store!r}")
     if cfg.fsync not in ("always", "batch", "never"):
         raise ConfigError(f"fsync: must be always, batch or never, got {cfg.fsync!r}")
+    if cfg.file_layout not in ("packs", "files"):
+        raise ConfigError(f"file_layout: must be packs or files, got {cfg.file_layout!r}")
     try:
         hashlib.new(cfg.hashing_algorithm)
     except ValueError:

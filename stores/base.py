@@ -41,7 +41,9 @@ class BlobStore(Protocol):
 
     def flush(self, keys: Iterable[str]) -> None:
         """Make the given, already put keys durable (fsync for the filesystem store; a no-op
-        where put is already durable). Called before the index is told the blobs exist."""
+        where put is already durable). Called before the index is told the blobs exist.
+        A key deleted since its put (a collection ran in between) is skipped, not an error:
+        the upload's pin finds its entry dying or gone and puts it again."""
 
     def get(self, key: str) -> bytes:
         """Return the blob. Raises BlobNotFound when the key is absent."""

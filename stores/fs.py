@@ -217,10 +217,11 @@ class FilesystemStore:
         try:
             dev = os.stat(chunks).st_dev
             for path in paths:
-                if os.stat(path).st_dev != dev:
-                    elsewhere.append(path)
-        except FileNotFoundError as exc:
-            raise BlobNotFound(f"flush of a blob that is not in the store: {exc.filename}") from exc
+                try:
+                    if os.stat(path).st_dev != dev:
+                        elsewhere.append(path)
+                except FileNotFoundError:
+                    continue  # deleted since its put: skipped (see BlobStore.flush)
         except OSError as exc:
             raise _map_oserror(exc, "flush") from exc
         try:
@@ -265,12 +266,13 @@ class FilesystemStore:
     def _fsync_each(self, paths: list[str]) -> None:
         try:
             for path in paths:
-                _fsync_path(path)
+                try:
+                    _fsync_path(path)
+                except FileNotFoundError:
+                    continue  # deleted since its put: skipped (see BlobStore.flush)
             for d in {os.path.dirname(p) for p in paths}:
                 _fsync_path(d)
             self._sync_new_dirs()
-        except FileNotFoundError as exc:
-            raise BlobNotFound(f"flush of a blob that is not in the store: {exc.filename}") from exc
         except OSError as exc:
             raise _map_oserror(exc, "flush") from exc
 

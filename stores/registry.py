@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from stores.base import BlobStore
 from stores.fs import FilesystemStore
+from stores.pack import PackStore
 from stores.wrappers import RetryingStore
 
 if TYPE_CHECKING:  # annotations only: stores never imports cas_glance at run time
@@ -30,8 +31,10 @@ def _without_userinfo(url: str) -> str:
 
 
 def _file(cfg: Config) -> BlobStore:
-    log.info("blob store: file at %s (fsync=%s)", cfg.blob_dir, cfg.fsync)
-    return FilesystemStore(cfg.blob_dir, cfg.fsync)
+    log.info("blob store: file at %s (%s, fsync=%s)", cfg.blob_dir, cfg.file_layout, cfg.fsync)
+    if cfg.file_layout == "files":
+        return FilesystemStore(cfg.blob_dir, cfg.fsync)
+    return PackStore(cfg.blob_dir, cfg.fsync)
 
 
 def _s3(cfg: Config) -> BlobStore:

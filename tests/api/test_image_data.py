@@ -12,6 +12,7 @@ import pytest
 from cas_glance.api.keys import ENGINE
 from cas_glance.app import create_app
 from tests.api.conftest import SMALL_CAP
+from tests.blob_files import corrupt
 from tests.api.helpers import OCTET, active_image, create, show, upload
 
 DATA = os.urandom(1 << 20) + bytes(300_000) + os.urandom(200_001)  # many chunks, a zero run
@@ -202,19 +203,10 @@ async def test_image_deleted_mid_upload_gives_410_and_stays_deleted(client):
     assert all(c["refcount"] == 0 for _, c in engine.index.iter_chunks())
 
 
-def _corrupt(cfg, digest):
-    from stores.layout import object_name
-
-    path = cfg.blob_dir / object_name(digest)
-    raw = bytearray(path.read_bytes())
-    raw[-1] ^= 0xFF  # flip payload bits: the BLAKE3 check on read must catch it
-    path.write_bytes(bytes(raw))
-
-
 async def test_corrupt_first_chunk_is_500_before_any_byte(client, cfg):
     image = await active_image(client, DATA)
     first = next(d for _, d, _ in client.app[ENGINE].index.manifest(image["id"]) if d)
-    _corrupt(cfg, first)
+    corrupt(client.app[ENGINE].store, first)
     resp = await client.get(f"/v2/images/{image['id']}/file")
     assert resp.status == 500
 
@@ -222,7 +214,7 @@ async def test_corrupt_first_chunk_is_500_before_any_byte(client, cfg):
 async def test_corrupt_later_chunk_cuts_the_body_short_instead_of_sending_wrong_bytes(client, cfg):
     image = await active_image(client, DATA)
     digests = [d for _, d, _ in client.app[ENGINE].index.manifest(image["id"]) if d]
-    _corrupt(cfg, digests[-1])
+    corrupt(client.app[ENGINE].store, digests[-1])
     resp = await client.get(f"/v2/images/{image['id']}/file")
     assert resp.status == 200
     with pytest.raises(aiohttp.ClientPayloadError):

@@ -127,8 +127,9 @@ async def test_orphan_blobs_are_swept_after_grace_only(lab: Lab, base_data: byte
     assert await lab.download(keep) == base_data
 
 
-def test_stale_temp_files_of_the_fs_store_are_removed(lab: Lab) -> None:
-    tmp = lab.store.root / ".tmp-crashed-writer"
+def test_stale_temp_files_of_the_file_store_are_removed(lab: Lab) -> None:
+    tmp = lab.store.root / "packs" / "ab" / ".tmp-crashed-writer"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_bytes(b"x")
     os.utime(tmp, (time.time() - 7200, time.time() - 7200))
     assert lab.collect(grace=3600).temp_files == 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stores.fs import FilesystemStore
+from stores.pack import PackStore
 from tests.gc.lab import stored
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +108,7 @@ def test_kill_9_mid_upload_then_restart_recovers_and_one_gc_restores_the_store(s
     base = rnd.randbytes(6 << 20)
     first = server.create()
     server.call("PUT", f"/v2/images/{first}/file", base, "application/octet-stream")
-    blobs = FilesystemStore(server.data / "blobs", "never")
+    blobs = PackStore(server.data / "blobs", "never")  # the server's default layout
     before = stored(blobs)
     # second image: shares its first half with the first, then 24 MiB of new data (3 pins)
     victim = server.create()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 
 from cas_glance import fsck
 from cas_glance.config import Config
+from stores.registry import build_store
+from tests.blob_files import corrupt
 from tests.gc.lab import Lab, variant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,11 +41,13 @@ def _set_refcount(cfg: Config, digest: str, refcount: int) -> None:
 
 
 @pytest.fixture
-async def two_images(lab: Lab, base_data: bytes) -> Lab:
+async def two_images(lab: Lab, base_data: bytes) -> AsyncIterator[Lab]:
     await lab.upload(base_data)
     await lab.upload(variant(base_data, seed=3))
     lab.engine.close()  # fsck.main opens its own, as the CLI process does
-    return lab
+    lab.store = build_store(lab.engine.cfg)  # to damage it behind fsck's back
+    yield lab
+    lab.store.close()
 
 
 def test_a_healthy_store_is_clean(two_images: Lab, cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,6 +82,7 @@ def test_a_refcount_repaired_to_zero_becomes_collectable(two_images: Lab, cfg: C
     raw = b"lost reference" * 100
     digest = blobfmt.digest(raw)
     two_images.store.put(digest, blobfmt.encode(raw))
+    two_images.store.flush([digest])
     env = lmdb.open(str(cfg.index_dir), max_dbs=8)
     db = env.open_db(b"chunks")
     with env.begin(write=True) as txn:  # an entry with a reference no manifest holds
@@ -95,10 +101,7 @@ def test_a_refcount_repaired_to_zero_becomes_collectable(two_images: Lab, cfg: C
 
 def test_a_corrupted_blob_is_found_with_verify_blobs(two_images: Lab, cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
     victim = next(iter(two_images.store.list())).key
-    path = two_images.store._path(victim)
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
+    corrupt(two_images.store, victim)
     assert _run(cfg, capsys)[0] == 0  # without --verify-blobs only presence is checked
     code, out = _run(cfg, capsys, verify_blobs=True)
     assert code == 1

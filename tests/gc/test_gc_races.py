@@ -10,13 +10,13 @@ lookups and puts and hands it to pin, pin refuses to create entries when it move
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 from cas_glance import gc
 from cas_glance.domain import image as domain_image
 from cas_glance.index import ChunkRef
+from tests.blob_files import backdate
 from tests.gc.lab import Lab
 
 
@@ -95,10 +95,10 @@ async def test_an_old_orphan_an_upload_relies_on_is_not_swept_before_pin(lab: La
     lab.engine.close()
     shutil.rmtree(lab.engine.cfg.index_dir)  # the index forgot them: every blob is an orphan
     old = time.time() - 7200  # ... written long ago (a crash between put and pin)
-    for d in digests:
-        os.utime(lab.store._path(d), (old, old))
     engine = Engine.open(lab.engine.cfg)
     lab = Lab(engine)
+    for d in digests:
+        backdate(lab.store, d, old)
     try:
         hook_flush(lab, lambda: gc.sweep_orphans(lab.index, lab.store, time.time(), 3600))
         iid = await lab.upload(base_data)  # its puts are no-ops: the files exist

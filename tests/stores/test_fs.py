@@ -252,10 +252,20 @@ def test_concurrent_batch_flushes_share_syncfs_calls(
     assert all(any(s >= c for s in started) for c in calls)
 
 
-def test_flush_of_a_key_that_was_never_put_raises_blob_not_found(tmp_path: Path) -> None:
-    store = FilesystemStore(tmp_path, fsync="batch")
-    with pytest.raises(BlobNotFound):
-        store.flush([random_key()])
+@pytest.mark.parametrize("policy", ["batch", "always"])
+def test_flush_skips_a_key_deleted_since_its_put_and_syncs_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str) -> None:
+    store = FilesystemStore(tmp_path, fsync=policy)
+    kept, gone = random_key(), random_key()
+    for k in (kept, gone):
+        store.put(k, blob_for(k))
+    store.delete(gone)
+    synced: list[str] = []
+    real = fs_mod._syncfs
+    monkeypatch.setattr(fs_mod, "_syncfs", lambda p: (synced.append(p), real(p))[1])
+    store.flush([gone, kept])
+    assert bool(synced) is (policy == "batch")
+    assert store.get(kept) == blob_for(kept) and not store.exists(gone)
 
 
 def test_an_unknown_fsync_policy_is_refused(tmp_path: Path) -> None:
@@ -270,8 +280,9 @@ def test_build_store_gives_the_filesystem_store_its_dir_and_policy(tmp_path: Pat
     from cas_glance.config import Config
     from stores.registry import build_store
 
-    store = build_store(Config(data_dir=tmp_path, fsync="always"))
+    store = build_store(Config(data_dir=tmp_path, fsync="always", file_layout="files"))
     assert isinstance(store, FilesystemStore)
     assert (store.root, store.fsync) == (tmp_path / "blobs", "always")
-    other = build_store(Config(data_dir=tmp_path, filesystem_store_datadir=tmp_path / "elsewhere"))
+    other = build_store(Config(data_dir=tmp_path, filesystem_store_datadir=tmp_path / "elsewhere",
+                               file_layout="files"))
     assert other.root == tmp_path / "elsewhere"
