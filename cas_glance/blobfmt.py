@@ -3,7 +3,9 @@
 Layout (16-byte header, big-endian) then payload:
     magic b"CASB" | version u8 (1) | codec u8 (0 raw, 1 zstd) | 2 reserved zero bytes |
     raw length u64
-A chunk is stored zstd-compressed only when that makes it smaller, raw otherwise. The key of a
+A chunk is stored zstd-compressed only when that makes it smaller, raw otherwise; a chunk whose
+three sampled 4 KiB windows do not compress at zstd level 1 is stored raw without trying
+(random or already-compressed data: the try cost as much as hashing it). The key of a
 blob is the BLAKE3-256 hex digest of the *raw* chunk, so any blob can be verified alone:
 parse, decompress, hash, compare (`decode`). Every failure of that check is `CorruptBlob`.
 
@@ -55,11 +57,25 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return dctx
 
 
+SAMPLE = 4096  # bytes per sampled window (head, middle, tail)
+SAMPLE_GAIN = 0.98  # the sample must shrink below this fraction to try the whole chunk
+
+
+def _compressible(raw: bytes) -> bool:
+    """Whether the whole chunk is worth a zstd try: cheap level-1 test of three windows."""
+    if len(raw) < 4 * SAMPLE:
+        return True
+    mid = len(raw) // 2
+    sample = b"".join((raw[:SAMPLE], raw[mid:mid + SAMPLE], raw[-SAMPLE:]))
+    return len(_compressor(1).compress(sample)) < SAMPLE_GAIN * len(sample)
+
+
 def encode(raw: bytes, level: int = 3) -> bytes:
     """Header + zstd(raw) when that is shorter than raw, else header + raw."""
-    packed: bytes = _compressor(level).compress(raw)
-    if len(packed) < len(raw):
-        return _HEADER.pack(MAGIC, VERSION, ZSTD, len(raw)) + packed
+    if _compressible(raw):
+        packed: bytes = _compressor(level).compress(raw)
+        if len(packed) < len(raw):
+            return _HEADER.pack(MAGIC, VERSION, ZSTD, len(raw)) + packed
     return _HEADER.pack(MAGIC, VERSION, RAW, len(raw)) + raw
 
 

@@ -5,7 +5,8 @@ Pipeline per incoming block (all heavy work off the loop, through Offload):
                              blocks queued); they run beside the cut, each on its own thread
   cut                        cpu job: streaming FastCDC, BLAKE3 per chunk, zero test, and a
                              lookup of which digests are already live (skip compress + put)
-  store batches              io jobs: zstd + put of up to BATCH new chunks each; at most
+  store batches              io jobs: zstd + put of up to BATCH new chunks each (REMOTE_BATCH
+                             for a remote store, so more puts run at once); at most
                              MAX_INFLIGHT chunks in flight (backpressure on the stream)
   stretch commit             every STRETCH bytes: wait for the stretch's puts, flush them,
                              then one `index.pin` txn (ordering rule: blob durable first)
@@ -23,12 +24,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import stores.errors as store_errors
 from cas_glance import blobfmt
@@ -41,9 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STRETCH = 8 << 20  # bytes of image per pin txn
-BATCH = 4  # new chunks per store job (one thread hop per batch, not per chunk)
+BATCH = 16  # new chunks per store job (each job costs thread wake-ups: ~1 job per MiB)
+REMOTE_BATCH = 4  # per job for a remote store, where puts are round trips, not CPU
 MAX_INFLIGHT = 32  # new chunks in store jobs at once
-LANE_DEPTH = 4  # blocks queued per hash lane
+LANE_DEPTH = 16  # blocks queued per hash lane
 DYING_WAIT = 60.0
 MAX_PIN_ROUNDS = 50  # re-put rounds per stretch before giving up  # seconds to wait for a collection to finish with a dying chunk
 
@@ -75,31 +78,33 @@ def _is_zero(chunk: bytes) -> bool:
 
 
 class _Lane:
-    """Ordered `update` calls of one hash object, one cpu job at a time.
+    """Ordered calls of `work(items)` on the cpu pool, one job at a time, results in order.
 
-    Blocks queue up while a job runs; when it ends, the next job takes everything queued (a
-    done-callback chains it, so the hash thread does not wait for the ingest loop). At most
-    LANE_DEPTH blocks wait: then `feed` waits (backpressure)."""
+    Items queue up while a job runs; when it ends, the next job takes everything queued (a
+    done-callback chains it, so the worker does not wait for the ingest loop). At most
+    LANE_DEPTH items wait: then `feed` waits (backpressure). A result other than None is
+    appended to `results`."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
-        self.name, self._h, self._offload = name, hashlib.new(name), engine.offload
-        self.queue: list[bytes] = []
+    def __init__(self, offload: Any, work: Callable[[list[Any]], Any]) -> None:
+        self._offload, self._work = offload, work
+        self.queue: list[Any] = []
         self.pending: asyncio.Future[Any] | None = None
-
-    def _update(self, blocks: list[bytes]) -> None:
-        for block in blocks:
-            self._h.update(block)
+        self.results: collections.deque[Any] = collections.deque()
+        self.changed = asyncio.Event()  # set whenever a job ends (result or failure)
 
     def _kick(self, _done: Any = None) -> None:
         if _done is not None:
             self.pending = None
+            self.changed.set()
             if _done.cancelled() or _done.exception() is not None:
-                self.queue.clear()  # the upload is failing anyway; `wait` reports it
+                self.queue.clear()  # the upload is failing anyway; `_wait` reports it
                 self.pending = _done
                 return
+            if _done.result() is not None:
+                self.results.append(_done.result())
         if self.pending is None and self.queue:
-            blocks, self.queue = self.queue, []
-            self.pending = self._offload.cpu(self._update, blocks)
+            items, self.queue = self.queue, []
+            self.pending = self._offload.cpu(self._work, items)
             self.pending.add_done_callback(self._kick)
 
     async def _wait(self) -> None:
@@ -112,18 +117,37 @@ class _Lane:
         else:
             await asyncio.wait([fut])
         if fut.done() and (fut.cancelled() or fut.exception() is not None):
-            fut.result()  # re-raise what failed the update
+            fut.result()  # re-raise what failed the job
 
-    async def feed(self, block: bytes) -> None:
-        self.queue.append(block)
+    async def feed(self, item: Any) -> None:
+        fut = self.pending
+        if fut is not None and fut.done() and (fut.cancelled() or fut.exception() is not None):
+            fut.result()  # fail fast: a failed job stops the lane
+        self.queue.append(item)
         self._kick()
         while len(self.queue) >= LANE_DEPTH:
             await self._wait()
 
-    async def hexdigest(self) -> str:
+    async def drain(self) -> None:
+        """Wait until every item fed has been worked on."""
         while self.queue or (self.pending is not None and not self.pending.done()):
             await self._wait()
         await self._wait()
+
+
+class _HashLane(_Lane):
+    """One hash object's `update` calls in stream order, on their own thread."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        super().__init__(engine.offload, self._update)
+        self.name, self._h = name, hashlib.new(name)
+
+    def _update(self, blocks: list[bytes]) -> None:
+        for block in blocks:
+            self._h.update(block)
+
+    async def hexdigest(self) -> str:
+        await self.drain()
         return self._h.hexdigest()
 
 
@@ -144,11 +168,17 @@ class Ingest:
         self.e, self.image_id = engine, image_id
         self.size_cap, self.expected = size_cap, expected_size
         self.stream = engine.chunker.stream()
-        self.lanes = [_Lane(engine, "md5"), _Lane(engine, engine.cfg.hashing_algorithm)]
+        self.lanes = [_HashLane(engine, "md5"), _HashLane(engine, engine.cfg.hashing_algorithm)]
+        # the cut runs beside reading the next block; a consumer task turns its results into
+        # stretches as they come, in order; at most LANE_DEPTH blocks are cut but not consumed
+        self.cutter = _Lane(engine.offload, self._cut_job)
+        self.cut_room = asyncio.Semaphore(LANE_DEPTH)
+        self.consumer: asyncio.Task[None] | None = None
         self.have: set[str] = set()  # digests live at lookup or put by this upload
         self.stretch = _Stretch()
         self.offset = self.size = self.n_chunks = self.n_new = self.stored = 0
-        self.slots = asyncio.Semaphore(MAX_INFLIGHT // BATCH)
+        self.batch = REMOTE_BATCH if engine.store.capabilities.remote else BATCH
+        self.slots = asyncio.Semaphore(MAX_INFLIGHT // self.batch)
         self.commit: asyncio.Task[None] | None = None
         self.jobs: list[asyncio.Future[Any]] = []  # everything to settle on failure
         self.block_gen = 0  # collection generation read by the latest cut job
@@ -158,7 +188,8 @@ class Ingest:
             async for block in stream:
                 if block:
                     await self._block(bytes(block))
-            await self._cut(None)
+            await self._feed_cutter(None)
+            await self.consumer  # type: ignore[misc]  # (started by the first feed)
             await self._end_stretch()
             if self.commit is not None:
                 await asyncio.shield(self.commit)
@@ -172,7 +203,10 @@ class Ingest:
 
     async def _settle(self) -> None:
         from cas_glance.offload import settle_all
-        pending = self.jobs + [lane.pending for lane in self.lanes if lane.pending is not None]
+        pending = self.jobs + [lane.pending for lane in (*self.lanes, self.cutter) if lane.pending is not None]
+        if self.consumer is not None:
+            self.consumer.cancel()  # it may wait for cut results that will never come
+            pending.append(self.consumer)
         if self.commit is not None:
             pending.append(self.commit)
         await settle_all([p for p in pending if p is not None])
@@ -187,26 +221,46 @@ class Ingest:
             raise self.commit.exception()  # type: ignore[misc]  # fail fast, not a stretch late
         for lane in self.lanes:
             await lane.feed(block)
-        await self._cut(block)
+        await self._feed_cutter(block)
 
-    async def _cut(self, block: bytes | None) -> None:
-        fut = self.e.offload.cpu(self._cut_job, block)
-        self.jobs.append(fut)
-        self.block_gen, cut = await fut
-        self.jobs.pop()
-        batch: list[tuple[str, bytes]] = []
-        for digest, chunk, known in cut:
-            batch = await self._chunk(digest, chunk, known, batch)
-        await self._submit(batch)
+    async def _feed_cutter(self, block: bytes | None) -> None:
+        if self.consumer is None:
+            self.consumer = asyncio.ensure_future(self._consume())
+        elif self.consumer.done():
+            self.consumer.result()  # it failed: fail fast (it never ends before the last block)
+        await self.cut_room.acquire()
+        await self.cutter.feed(block)
 
-    def _cut_job(self, block: bytes | None) -> tuple[int, list[tuple[str | None, bytes, bool]]]:
-        """Worker thread: cut, hash, zero test, live lookup. Returns the collection generation
-        read before the lookup, and (digest|None, chunk, known) per chunk."""
-        chunks = self.stream.feed(block) if block is not None else self.stream.finish()
+    async def _consume(self) -> None:
+        """Turn cut results into stretch entries and store jobs, in order, until the end."""
+        cutter = self.cutter
+        while True:
+            if not cutter.results:
+                fut = cutter.pending
+                if fut is not None and fut.done() and (fut.cancelled() or fut.exception() is not None):
+                    fut.result()
+                cutter.changed.clear()  # (no await since the check: no result can slip by)
+                await cutter.changed.wait()
+                continue
+            self.block_gen, cut, blocks, ended = cutter.results.popleft()
+            batch: list[tuple[str, bytes]] = []
+            for digest, chunk, known in cut:
+                batch = await self._chunk(digest, chunk, known, batch)
+            await self._submit(batch)
+            for _ in range(blocks):
+                self.cut_room.release()
+            if ended:
+                return
+
+    def _cut_job(self, blocks: list[bytes | None]) -> tuple[int, list[tuple[str | None, bytes, bool]], int, bool]:
+        """Worker thread: cut, hash, zero test, live lookup of queued blocks (None: the end).
+        Returns the collection generation read before the lookup, (digest|None, chunk,
+        known) per chunk, how many blocks that was, and whether the stream ended."""
+        chunks = [c for b in blocks for c in (self.stream.feed(b) if b is not None else self.stream.finish())]
         digests = [None if _is_zero(c) else blobfmt.digest(c) for c in chunks]
         gen = self.e.index.gc_generation()
         known = self.e.index.known_chunks([d for d in digests if d is not None]) if chunks else set()
-        return gen, [(d, c, d in known) for d, c in zip(digests, chunks)]
+        return gen, [(d, c, d in known) for d, c in zip(digests, chunks)], len(blocks), blocks[-1] is None
 
     async def _chunk(self, digest: str | None, chunk: bytes, known: bool,
                      batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
@@ -224,7 +278,7 @@ class Ingest:
                 if not known:
                     st.new.add(digest)
                     batch.append((digest, chunk))
-                    if len(batch) >= BATCH:
+                    if len(batch) >= self.batch:
                         await self._submit(batch)
                         batch = []
         if st.size >= STRETCH:

@@ -25,6 +25,7 @@ class Capabilities:
 
     writable: bool = True
     reason: str = ""  # why it is not writable, for the log
+    remote: bool = False  # every call is a network round trip: keep many small calls in flight
 
 
 @runtime_checkable

@@ -100,7 +100,7 @@ class S3Store:
         self.bucket = bucket
         self.region = region
         self.endpoint = endpoint or "aws"
-        self.capabilities = Capabilities()
+        self.capabilities = Capabilities(remote=True)
         self._create_bucket = create_bucket
         self._bucket_lock = threading.Lock()
         self._closed = False

@@ -93,7 +93,7 @@ class SwiftStore:
         self._connect = connect  # builds one swiftclient.Connection; auth is lazy
         self.container = container
         self.listing_limit = listing_limit
-        self.capabilities = Capabilities()
+        self.capabilities = Capabilities(remote=True)
         self._where = where
         self._create_container = create_container
         self._slots = threading.BoundedSemaphore(max(1, max_connections))

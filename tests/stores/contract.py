@@ -72,6 +72,8 @@ class StoreContract:
     threads: int = 16
     # How far a reported mtime may be from this machine's clock (remote servers drift).
     mtime_slack: float = 300.0
+    # Whether the store says each call is a network round trip (the engine batches by it).
+    remote: bool = False
 
     @pytest.fixture
     def store(self) -> BlobStore:
@@ -83,6 +85,7 @@ class StoreContract:
         assert isinstance(store, BlobStore)
         assert isinstance(store.name, str) and store.name
         assert store.capabilities.writable, store.capabilities.reason
+        assert store.capabilities.remote is self.remote
 
     # -- put / get -----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.swift
 
 class TestS3Store(StoreContract):
     many_keys = 60  # above the fixture's page size (50): the listing crosses a page
+    remote = True
 
     @pytest.fixture
     def store(self, s3_store: Any) -> Iterator[Any]:
