@@ -34,6 +34,7 @@ class Engine:
 
     def __init__(self, cfg: Config, index: Index, store: Any, offload: Offload, chunker: Chunker) -> None:
         self.cfg, self.index, self.store, self.offload, self.chunker = cfg, index, store, offload, chunker
+        self.uploads_active = 0  # ingests running now: they share the memory budget (ingest.py)
 
     @classmethod
     def open(cls, cfg: Config, store: Any = None) -> Engine:
@@ -53,7 +54,11 @@ class Engine:
         """Store the image data; return the finished record. See docs/ARCHITECTURE.md."""
         await self.offload.io(self.index.update_image, image_id, begin)
         try:
-            result = await Ingest(self, image_id, size_cap, expected_size).run(stream)
+            self.uploads_active += 1
+            try:
+                result = await Ingest(self, image_id, size_cap, expected_size).run(stream)
+            finally:
+                self.uploads_active -= 1
             log.info("upload %s: %d bytes, %d chunks, %d new blobs (%d bytes stored)", image_id,
                      result.size, result.chunks, result.new_chunks, result.stored_bytes)
             return await settle(self.offload.io(self.index.finish_upload, image_id,

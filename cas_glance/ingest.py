@@ -1,19 +1,21 @@
 """Ingest: an async byte stream -> content-defined chunks -> store -> pinned manifest.
 
 Pipeline per incoming block (all heavy work off the loop, through Offload):
-  md5 lane, os_hash lane     each its own chain of cpu jobs in stream order (up to LANE_DEPTH
+  md5 lane, os_hash lane     each its own chain of cpu jobs in stream order (up to lane_depth()
                              blocks queued); they run beside the cut, each on its own thread
-  cut                        cpu job: streaming FastCDC, BLAKE3 per chunk, zero test, and a
-                             lookup of which digests are already live (skip compress + put)
+  cut                        a lane too: streaming FastCDC, BLAKE3 per chunk, zero test, and a
+                             lookup of which digests are already live (skip compress + put);
+                             a consumer task turns its results into stretches, in order
   store batches              io jobs: zstd + put of up to BATCH new chunks each (REMOTE_BATCH
                              for a remote store, so more puts run at once); at most
                              MAX_INFLIGHT chunks in flight (backpressure on the stream)
-  stretch commit             every STRETCH bytes: wait for the stretch's puts, flush them,
+  stretch commit             every stretch_bytes(): wait for the stretch's puts, flush them,
                              then one `index.pin` txn (ordering rule: blob durable first)
 Invariants:
-* memory is bounded independently of image size: LANE_DEPTH blocks per lane, MAX_INFLIGHT chunks in
-  store jobs, and the raw chunks of at most two stretches (kept for a re-put if pin finds a
-  chunk dying or gone);
+* memory is bounded independently of image size and shared across uploads: each running upload
+  takes an equal share of LANE_BUDGET blocks (LANE_DEPTH at most) and of STRETCH_BUDGET
+  bytes per stretch (STRETCH at most); MAX_INFLIGHT chunks in store jobs; the raw chunks of
+  at most two stretches are held (for a re-put if pin finds a chunk dying or gone);
 * all-zero chunks are never stored: the manifest gets the zero marker;
 * pin gets the collection generation read before the stretch's lookups and puts; a blob is
   claimed as put (may create its entry) only if put after the generation handed over, so a
@@ -42,11 +44,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STRETCH = 8 << 20  # bytes of image per pin txn
+STRETCH = 8 << 20  # bytes of image per pin txn (an upload alone; less when many share memory)
+MIN_STRETCH = 2 << 20
+STRETCH_BUDGET = 64 << 20  # raw bytes of open stretches, shared by all running uploads
 BATCH = 16  # new chunks per store job (each job costs thread wake-ups: ~1 job per MiB)
 REMOTE_BATCH = 4  # per job for a remote store, where puts are round trips, not CPU
 MAX_INFLIGHT = 32  # new chunks in store jobs at once
-LANE_DEPTH = 16  # blocks queued per hash lane
+LANE_DEPTH = 8  # blocks queued per lane (an upload alone; less when many share memory)
+MIN_LANE_DEPTH = 2
+LANE_BUDGET = 32  # blocks queued in lanes, shared by all running uploads
 DYING_WAIT = 60.0
 MAX_PIN_ROUNDS = 50  # re-put rounds per stretch before giving up  # seconds to wait for a collection to finish with a dying chunk
 
@@ -82,11 +88,11 @@ class _Lane:
 
     Items queue up while a job runs; when it ends, the next job takes everything queued (a
     done-callback chains it, so the worker does not wait for the ingest loop). At most
-    LANE_DEPTH items wait: then `feed` waits (backpressure). A result other than None is
+    `depth()` items wait: then `feed` waits (backpressure). A result other than None is
     appended to `results`."""
 
-    def __init__(self, offload: Any, work: Callable[[list[Any]], Any]) -> None:
-        self._offload, self._work = offload, work
+    def __init__(self, offload: Any, work: Callable[[list[Any]], Any], depth: Callable[[], int]) -> None:
+        self._offload, self._work, self.depth = offload, work, depth
         self.queue: list[Any] = []
         self.pending: asyncio.Future[Any] | None = None
         self.results: collections.deque[Any] = collections.deque()
@@ -125,7 +131,7 @@ class _Lane:
             fut.result()  # fail fast: a failed job stops the lane
         self.queue.append(item)
         self._kick()
-        while len(self.queue) >= LANE_DEPTH:
+        while len(self.queue) >= self.depth():
             await self._wait()
 
     async def drain(self) -> None:
@@ -139,7 +145,7 @@ class _HashLane(_Lane):
     """One hash object's `update` calls in stream order, on their own thread."""
 
     def __init__(self, engine: Engine, name: str) -> None:
-        super().__init__(engine.offload, self._update)
+        super().__init__(engine.offload, self._update, lambda: lane_depth(engine))
         self.name, self._h = name, hashlib.new(name)
 
     def _update(self, blocks: list[bytes]) -> None:
@@ -149,6 +155,16 @@ class _HashLane(_Lane):
     async def hexdigest(self) -> str:
         await self.drain()
         return self._h.hexdigest()
+
+
+def lane_depth(engine: Engine) -> int:
+    """Blocks each lane of an upload may queue: an equal share of LANE_BUDGET."""
+    return max(MIN_LANE_DEPTH, min(LANE_DEPTH, LANE_BUDGET // max(engine.uploads_active, 1)))
+
+
+def stretch_bytes(engine: Engine) -> int:
+    """Bytes per stretch of an upload: an equal share of STRETCH_BUDGET (two are held)."""
+    return max(MIN_STRETCH, min(STRETCH, STRETCH_BUDGET // 2 // max(engine.uploads_active, 1)))
 
 
 @dataclass
@@ -171,8 +187,9 @@ class Ingest:
         self.lanes = [_HashLane(engine, "md5"), _HashLane(engine, engine.cfg.hashing_algorithm)]
         # the cut runs beside reading the next block; a consumer task turns its results into
         # stretches as they come, in order; at most LANE_DEPTH blocks are cut but not consumed
-        self.cutter = _Lane(engine.offload, self._cut_job)
-        self.cut_room = asyncio.Semaphore(LANE_DEPTH)
+        self.cutter = _Lane(engine.offload, self._cut_job, lambda: lane_depth(engine))
+        self.cut_outstanding = 0  # blocks fed to the cutter, not yet consumed
+        self.cut_freed = asyncio.Event()
         self.consumer: asyncio.Task[None] | None = None
         self.have: set[str] = set()  # digests live at lookup or put by this upload
         self.stretch = _Stretch()
@@ -226,13 +243,24 @@ class Ingest:
     async def _feed_cutter(self, block: bytes | None) -> None:
         if self.consumer is None:
             self.consumer = asyncio.ensure_future(self._consume())
-        elif self.consumer.done():
-            self.consumer.result()  # it failed: fail fast (it never ends before the last block)
-        await self.cut_room.acquire()
+        while True:
+            if self.consumer.done():
+                self.consumer.result()  # it failed: fail fast (it never ends before the last block)
+            if self.cut_outstanding < lane_depth(self.e):
+                break
+            self.cut_freed.clear()
+            await self.cut_freed.wait()
+        self.cut_outstanding += 1
         await self.cutter.feed(block)
 
     async def _consume(self) -> None:
         """Turn cut results into stretch entries and store jobs, in order, until the end."""
+        try:
+            await self._consume_results()
+        finally:
+            self.cut_freed.set()  # a feeder waiting for room sees how we ended
+
+    async def _consume_results(self) -> None:
         cutter = self.cutter
         while True:
             if not cutter.results:
@@ -247,8 +275,8 @@ class Ingest:
             for digest, chunk, known in cut:
                 batch = await self._chunk(digest, chunk, known, batch)
             await self._submit(batch)
-            for _ in range(blocks):
-                self.cut_room.release()
+            self.cut_outstanding -= blocks
+            self.cut_freed.set()
             if ended:
                 return
 
@@ -281,7 +309,7 @@ class Ingest:
                     if len(batch) >= self.batch:
                         await self._submit(batch)
                         batch = []
-        if st.size >= STRETCH:
+        if st.size >= stretch_bytes(self.e):
             await self._submit(batch)
             batch = []
             await self._end_stretch()

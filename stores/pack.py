@@ -344,6 +344,32 @@ class PackStore:
             return data
         raise BlobNotFound(key)
 
+    def get_into(self, key: str, buffers: list[memoryview]) -> int:
+        """Scatter-read the blob into `buffers`, in order, as far as they reach (no copy
+        through a bytes object: the reader's hot path). Returns the blob's size, which may be
+        more or less than the buffers hold. Raises BlobNotFound when the key is absent."""
+        kb = bytes.fromhex(layout.validate_key(key))
+        for _attempt in range(2):
+            loc = self._locate(key, kb)
+            if loc is None:
+                break
+            views, room = [], loc.length
+            for buf in buffers:
+                if room <= 0:
+                    break
+                views.append(buf[:room])
+                room -= len(views[-1])
+            try:
+                n = os.preadv(self._read_fd(loc.pack), views, loc.offset)
+            except FileNotFoundError:
+                continue  # compaction moved it and removed the pack: look it up again
+            except OSError as exc:
+                raise _map_error(exc, f"get {key}") from exc
+            if n != loc.length - max(room, 0):
+                raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated")
+            return loc.length
+        raise BlobNotFound(key)
+
     def _locate(self, key: str, kb: bytes) -> Loc | None:
         loc = self._pending.get(key)  # dict reads are atomic under the GIL
         if loc is not None:

@@ -23,3 +23,18 @@ async def test_concurrent_uploads_of_overlapping_data(engine: Engine, store: Mem
     chunks = dict(engine.index.iter_chunks())
     assert {d: e["refcount"] for d, e in chunks.items()} == dict(uses)
     assert {i.key for i in store.list()} == set(chunks)  # one blob per chunk, no stray puts
+
+
+def test_uploads_running_together_share_the_memory_budget(engine: Engine) -> None:
+    from cas_glance import ingest
+
+    engine.uploads_active = 1
+    assert ingest.lane_depth(engine) == ingest.LANE_DEPTH
+    assert ingest.stretch_bytes(engine) == ingest.STRETCH
+    engine.uploads_active = 16  # the bench's concurrent phase
+    assert ingest.lane_depth(engine) * 16 <= ingest.LANE_BUDGET
+    assert 2 * ingest.stretch_bytes(engine) * 16 <= ingest.STRETCH_BUDGET
+    engine.uploads_active = 1000  # never below the floor: every upload still moves
+    assert ingest.lane_depth(engine) == ingest.MIN_LANE_DEPTH
+    assert ingest.stretch_bytes(engine) == ingest.MIN_STRETCH
+    engine.uploads_active = 0

@@ -307,3 +307,19 @@ def test_unwritable_root_gives_a_read_only_store(tmp_path: Path) -> None:
         store.put(random_key(), b"x")
     assert not store.exists(random_key())
     store.close()
+
+
+def test_get_into_scatters_the_blob_over_the_buffers(tmp_path: Path) -> None:
+    store = PackStore(tmp_path)
+    key, other = random_key(), random_key()
+    data = blob_for(key, 5000)
+    store.put(key, data)
+    store.put(other, blob_for(other, 5000))  # a neighbour in the pack must not leak in
+    head, body = bytearray(16), bytearray(6000)
+    assert store.get_into(key, [memoryview(head), memoryview(body)]) == 5000
+    assert bytes(head) + bytes(body[:4984]) == data and body[4984:] == bytes(1016)
+    small = bytearray(100)  # too little room: fills what fits, reports the whole size
+    assert store.get_into(key, [memoryview(small)]) == 5000 and bytes(small) == data[:100]
+    with pytest.raises(BlobNotFound):
+        store.get_into(random_key(), [memoryview(small)])
+    store.close()
