@@ -51,19 +51,9 @@ def _expected_size(request: web.Request) -> int | None:
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in blocks of about READ_SIZE: aiohttp hands over whatever the socket
-    had (often 64 KiB or less), and every block costs the engine three thread hops."""
-    pieces: list[bytes] = []
-    held = 0
     async for piece in request.content.iter_chunked(READ_SIZE):
         request[BODY_READ] = True
-        pieces.append(piece)
-        held += len(piece)
-        if held >= READ_SIZE:
-            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            pieces, held = [], 0
-    if pieces:
-        yield b"".join(pieces)
+        yield piece
 
 
 async def upload(request: web.Request) -> web.Response:
