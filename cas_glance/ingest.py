@@ -333,13 +333,16 @@ class Ingest:
             task.exception()
 
     def _store_job(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, int, int]]:
-        """Worker thread: encode (zstd releases the GIL) and put each blob."""
-        out = []
-        for digest, raw in batch:
-            blob = blobfmt.encode(raw, self.e.cfg.zstd_level)
-            store_call(self.e.store.put, digest, blob)
-            out.append((digest, len(blob), blobfmt.codec_of(blob)))
-        return out
+        """Worker thread: encode (zstd releases the GIL) and put the blobs (all at once where
+        the store can: one write for the batch)."""
+        blobs = [(digest, blobfmt.encode(raw, self.e.cfg.zstd_level)) for digest, raw in batch]
+        put_many = getattr(self.e.store, "put_many", None)
+        if put_many is not None:
+            store_call(put_many, blobs)
+        else:
+            for digest, blob in blobs:
+                store_call(self.e.store.put, digest, blob)
+        return [(digest, len(blob), blobfmt.codec_of(blob)) for digest, blob in blobs]
 
     async def _end_stretch(self) -> None:
         st, self.stretch = self.stretch, _Stretch()

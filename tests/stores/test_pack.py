@@ -323,3 +323,18 @@ def test_get_into_scatters_the_blob_over_the_buffers(tmp_path: Path) -> None:
     with pytest.raises(BlobNotFound):
         store.get_into(random_key(), [memoryview(small)])
     store.close()
+
+
+def test_put_many_writes_the_new_blobs_back_to_back_and_skips_known_ones(tmp_path: Path) -> None:
+    store = PackStore(tmp_path)
+    old, new = random_key(), random_keys(3)
+    put_all(store, [old], 1000)
+    (pack,) = pack_files(tmp_path)
+    before = pack.stat().st_size
+    store.put_many([(old, blob_for(old, 1000))] + [(k, blob_for(k, 1000)) for k in new])
+    assert pack.stat().st_size - before == 3 * (REC_HEAD.size + 1000)  # `old` not again
+    offsets = [store._locate(k, bytes.fromhex(k)).offset for k in new]  # type: ignore[union-attr]
+    assert offsets == [before + REC_HEAD.size + i * (REC_HEAD.size + 1000) for i in range(3)]
+    store.flush(new)
+    assert all(store.get(k) == blob_for(k, 1000) for k in [old, *new])
+    store.close()
