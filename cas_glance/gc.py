@@ -36,6 +36,11 @@ STRETCH bytes, a few MiB: seconds), so `grace` must be much longer than that; th
 mtime stays old), so the sweep also goes through the protocol: txn 1 gives each orphan a dying
 entry (only if it still has none), then the blob is deleted, then txn 2 drops it.
 
+A store that deletes locations rather than bytes (the pack store) gets its space back at the
+end of each collection: `store.compact()` removes packs no blob lives in and rewrites sparse
+ones (stores/pack.py). Blobs are deleted a slice at a time with `delete_many` where a store
+has it (one txn per slice, not one per blob).
+
 The collector never needs the server's in-process record cache: it touches chunk entries and
 pending_delete -> deleted records, both of which the cache never holds, so `cas-glance gc` can
 run in its own process beside `serve` (LMDB is multi-process safe).

@@ -53,8 +53,8 @@ MAX_INFLIGHT = 32  # new chunks in store jobs at once
 LANE_DEPTH = 8  # blocks queued per lane (an upload alone; less when many share memory)
 MIN_LANE_DEPTH = 2
 LANE_BUDGET = 32  # blocks queued in lanes, shared by all running uploads
-DYING_WAIT = 60.0
-MAX_PIN_ROUNDS = 50  # re-put rounds per stretch before giving up  # seconds to wait for a collection to finish with a dying chunk
+DYING_WAIT = 60.0  # seconds to wait for a collection to finish with a dying chunk
+MAX_PIN_ROUNDS = 50  # re-put rounds per stretch before giving up
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,10 @@ def store_call(fn: Any, *args: Any) -> Any:
         raise StorageFull(f"blob store is full: {exc}") from exc
     except store_errors.StoreError as exc:
         raise StoreFailure(f"blob store failed: {exc}") from exc
+
+
+def _failed(fut: asyncio.Future[Any] | None) -> bool:
+    return fut is not None and fut.done() and (fut.cancelled() or fut.exception() is not None)
 
 
 def _is_zero(chunk: bytes) -> bool:
@@ -102,7 +106,7 @@ class _Lane:
         if _done is not None:
             self.pending = None
             self.changed.set()
-            if _done.cancelled() or _done.exception() is not None:
+            if _failed(_done):
                 self.queue.clear()  # the upload is failing anyway; `_wait` reports it
                 self.pending = _done
                 return
@@ -122,13 +126,12 @@ class _Lane:
             await asyncio.sleep(0)  # its done-callback (which chains the next job) runs first
         else:
             await asyncio.wait([fut])
-        if fut.done() and (fut.cancelled() or fut.exception() is not None):
+        if _failed(fut):
             fut.result()  # re-raise what failed the job
 
     async def feed(self, item: Any) -> None:
-        fut = self.pending
-        if fut is not None and fut.done() and (fut.cancelled() or fut.exception() is not None):
-            fut.result()  # fail fast: a failed job stops the lane
+        if _failed(self.pending):
+            self.pending.result()  # type: ignore[union-attr]  # fail fast: it stopped the lane
         self.queue.append(item)
         self._kick()
         while len(self.queue) >= self.depth():
@@ -234,8 +237,8 @@ class Ingest:
             raise PayloadTooLarge(f"Image exceeds the storage quota or size cap of {self.size_cap} bytes")
         if self.expected is not None and self.size > self.expected:
             raise BadRequest(f"Image data exceeds the announced size of {self.expected} bytes")
-        if self.commit is not None and self.commit.done() and self.commit.exception() is not None:
-            raise self.commit.exception()  # type: ignore[misc]  # fail fast, not a stretch late
+        if _failed(self.commit):
+            self.commit.result()  # type: ignore[union-attr]  # fail fast, not a stretch late
         for lane in self.lanes:
             await lane.feed(block)
         await self._feed_cutter(block)
@@ -264,9 +267,8 @@ class Ingest:
         cutter = self.cutter
         while True:
             if not cutter.results:
-                fut = cutter.pending
-                if fut is not None and fut.done() and (fut.cancelled() or fut.exception() is not None):
-                    fut.result()
+                if _failed(cutter.pending):
+                    cutter.pending.result()  # type: ignore[union-attr]
                 cutter.changed.clear()  # (no await since the check: no result can slip by)
                 await cutter.changed.wait()
                 continue
