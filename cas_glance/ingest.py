@@ -110,8 +110,9 @@ class _Lane:
                 self.queue.clear()  # the upload is failing anyway; `_wait` reports it
                 self.pending = _done
                 return
-            if _done.result() is not None:
-                self.results.append(_done.result())
+            result = _done.result()
+            if result is not None:
+                self.results.append(result)
         if self.pending is None and self.queue:
             items, self.queue = self.queue, []
             self.pending = self._offload.cpu(self._work, items)

@@ -48,7 +48,7 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 _HEX2 = frozenset(f"{i:02x}" for i in range(256))
 
 
-def _map_oserror(exc: OSError, what: str) -> StoreError:
+def map_oserror(exc: OSError, what: str) -> StoreError:
     """The store error for an OSError (the caller raises it `from exc`)."""
     if exc.errno in _FULL:
         return StorageFull(f"{what}: {exc.strerror}")
@@ -80,7 +80,7 @@ def _syncfs(path: str) -> None:
         os.close(fd)
 
 
-def _fsync_path(path: str | Path) -> None:
+def fsync_path(path: str | Path) -> None:
     """fsync a file or a directory by path (directories need O_RDONLY on Linux)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -139,13 +139,13 @@ class FilesystemStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise _map_oserror(exc, f"stat {key}") from exc
+            raise map_oserror(exc, f"stat {key}") from exc
         if not self.capabilities.writable:
             raise StoreError(f"store is read-only: {self.capabilities.reason}")
         try:
             self._write_new(key, path, data)
         except OSError as exc:
-            raise _map_oserror(exc, f"put {key}") from exc
+            raise map_oserror(exc, f"put {key}") from exc
 
     def _write_new(self, key: str, path: str, data: bytes) -> None:
         parent = path[: -len(key) - 1]
@@ -168,7 +168,7 @@ class FilesystemStore:
                 pass
             raise
         if self.fsync == "always":
-            _fsync_path(parent)
+            fsync_path(parent)
             self._sync_new_dirs()
 
     def _create_temp(self, tmp: str, parent: str) -> int:
@@ -201,7 +201,7 @@ class FilesystemStore:
         if not pending:
             return
         for parent in sorted({d.parent for d in pending}, key=lambda p: -len(p.parts)):
-            _fsync_path(parent)
+            fsync_path(parent)
         with self._lock:
             self._unsynced_dirs -= pending
 
@@ -223,18 +223,18 @@ class FilesystemStore:
                 except FileNotFoundError:
                     continue  # deleted since its put: skipped (see BlobStore.flush)
         except OSError as exc:
-            raise _map_oserror(exc, "flush") from exc
+            raise map_oserror(exc, "flush") from exc
         try:
             self._sync_filesystem(chunks)
         except OSError as exc:
-            raise _map_oserror(exc, "flush") from exc
+            raise map_oserror(exc, "flush") from exc
         if elsewhere:
             self._fsync_each(elsewhere)
             try:  # and the fan-out dirs' own entries (they may be new)
                 for d in {os.path.dirname(os.path.dirname(p)) for p in elsewhere}:
-                    _fsync_path(d)
+                    fsync_path(d)
             except OSError as exc:
-                raise _map_oserror(exc, "flush") from exc
+                raise map_oserror(exc, "flush") from exc
 
     def _sync_filesystem(self, chunks: str) -> None:
         """One syncfs that started after this call, shared with concurrent callers.
@@ -267,14 +267,14 @@ class FilesystemStore:
         try:
             for path in paths:
                 try:
-                    _fsync_path(path)
+                    fsync_path(path)
                 except FileNotFoundError:
                     continue  # deleted since its put: skipped (see BlobStore.flush)
             for d in {os.path.dirname(p) for p in paths}:
-                _fsync_path(d)
+                fsync_path(d)
             self._sync_new_dirs()
         except OSError as exc:
-            raise _map_oserror(exc, "flush") from exc
+            raise map_oserror(exc, "flush") from exc
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -283,7 +283,7 @@ class FilesystemStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise _map_oserror(exc, f"delete {key}") from exc
+            raise map_oserror(exc, f"delete {key}") from exc
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -295,7 +295,7 @@ class FilesystemStore:
         except FileNotFoundError:
             raise BlobNotFound(key) from None
         except OSError as exc:
-            raise _map_oserror(exc, f"get {key}") from exc
+            raise map_oserror(exc, f"get {key}") from exc
 
     def stat(self, key: str) -> BlobInfo:
         path = self._path(key)
@@ -304,7 +304,7 @@ class FilesystemStore:
         except FileNotFoundError:
             raise BlobNotFound(key) from None
         except OSError as exc:
-            raise _map_oserror(exc, f"stat {key}") from exc
+            raise map_oserror(exc, f"stat {key}") from exc
         return BlobInfo(key, st.st_size, st.st_mtime)
 
     def exists(self, key: str) -> bool:
@@ -316,7 +316,7 @@ class FilesystemStore:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise _map_oserror(exc, f"stat {path.name}") from exc
+            raise map_oserror(exc, f"stat {path.name}") from exc
         return True
 
     def list(self, after: str | None = None) -> Iterator[BlobInfo]:
@@ -324,7 +324,7 @@ class FilesystemStore:
         try:
             yield from self._walk(after)
         except OSError as exc:
-            raise _map_oserror(exc, "list") from exc
+            raise map_oserror(exc, "list") from exc
 
     def _walk(self, after: str) -> Iterator[BlobInfo]:
         # A fan-out dir named by prefix p holds only keys starting with p; if p sorts before
@@ -369,7 +369,7 @@ class FilesystemStore:
                                   for m in self._subdirs(self._chunks / t, t, "")]
             removed = sum(self._sweep_dir(d, cutoff) for d in dirs)
         except OSError as exc:
-            raise _map_oserror(exc, "sweep_temp") from exc
+            raise map_oserror(exc, "sweep_temp") from exc
         if removed:
             log.info("removed %d stale temp file(s) under %s", removed, self.root)
         return removed

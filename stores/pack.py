@@ -36,7 +36,6 @@ Invariants:
 from __future__ import annotations
 
 import collections
-import errno
 import fcntl
 import heapq
 import logging
@@ -54,11 +53,11 @@ import lmdb
 from stores import layout
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError
+from stores.fs import FSYNC_POLICIES, TEMP_PREFIX, fsync_path, map_oserror
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FSYNC_POLICIES = ("always", "batch", "never")
 MAGIC = b"CASPACK1"
 REC_MAGIC = b"CASR"
 REC_HEAD = struct.Struct(">4s32sI")  # magic, key, blob length
@@ -70,13 +69,11 @@ PACK_BYTES = 32 << 20  # a pack is sealed once it reaches this size
 MAP_SIZE = 1 << 40
 READ_FDS = 8  # pack fds each reader thread keeps open
 IOV_MAX = 1024  # buffers per pwritev (Linux's limit)
-TEMP_PREFIX = ".tmp-"
-_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _map_error(exc: Exception, what: str) -> StoreError:
-    if isinstance(exc, OSError) and exc.errno in _FULL:
-        return StorageFull(f"{what}: {exc.strerror}")
+    if isinstance(exc, OSError):
+        return map_oserror(exc, what)
     if isinstance(exc, lmdb.MapFullError):
         return StorageFull(f"{what}: location index is full")
     return StoreError(f"{what}: {exc}")
@@ -91,6 +88,11 @@ class Loc:
 
     def encode(self) -> bytes:
         return LOC.pack(self.pack, self.offset, self.length, self.mtime)
+
+    @property
+    def held_key(self) -> bytes:
+        """Its key in `held`: pack id | offset, so a pack's blobs are one cursor range."""
+        return self.pack + self.offset.to_bytes(8, "big")
 
     @classmethod
     def decode(cls, raw: bytes) -> Loc:
@@ -108,12 +110,13 @@ class CompactReport:
 class _Pack:
     """A pack this process appends to (or has pending locations in), holding its flock."""
 
-    def __init__(self, pack_id: bytes, path: str, fd: int, named_durable: bool) -> None:
+    def __init__(self, pack_id: bytes, path: str, fd: int, new_dir: bool) -> None:
         self.id, self.path, self.fd = pack_id, path, fd
         self.end = len(MAGIC)
         self.writers = 0  # appends in progress (the fd must stay open)
         self.pending = 0  # locations not yet committed
-        self.named_durable = named_durable  # its directory entry survives a crash
+        self.named_durable = False  # its directory entry survives a crash
+        self.new_dir = new_dir  # its fan-out directory was created with it (sync packs/ too)
 
 
 class PackStore:
@@ -247,8 +250,7 @@ class PackStore:
             os.close(fd)
             _unlink_quietly(tmp)
             raise
-        pack = _Pack(pack_id, path, fd, named_durable=False)
-        pack.new_dir = new_dir  # type: ignore[attr-defined]
+        pack = _Pack(pack_id, path, fd, new_dir)
         self._open[pack_id] = pack
         self._current = pack
         return pack
@@ -286,9 +288,9 @@ class PackStore:
             os.fdatasync(pack.fd)
             if not pack.named_durable:
                 folder = os.path.dirname(pack.path)
-                _fsync_dir(folder)
-                if getattr(pack, "new_dir", False):
-                    _fsync_dir(self._packs_dir)
+                fsync_path(folder)
+                if pack.new_dir:
+                    fsync_path(self._packs_dir)
                 pack.named_durable = True
 
     def _record(self, txn: lmdb.Transaction, items: Iterable[tuple[str, Loc]]) -> None:
@@ -297,7 +299,7 @@ class PackStore:
             kb = bytes.fromhex(key)
             if not txn.put(kb, loc.encode(), db=self._loc, overwrite=False):
                 continue
-            txn.put(loc.pack + loc.offset.to_bytes(8, "big"), kb, db=self._held)
+            txn.put(loc.held_key, kb, db=self._held)
             self._count(txn, loc.pack, 1, loc.length)
 
     def _count(self, txn: lmdb.Transaction, pack_id: bytes, count: int, nbytes: int) -> None:
@@ -328,7 +330,7 @@ class PackStore:
                 raw = txn.pop(kb, db=self._loc)
                 if raw is not None:
                     loc = Loc.decode(raw)
-                    txn.delete(loc.pack + loc.offset.to_bytes(8, "big"), db=self._held)
+                    txn.delete(loc.held_key, db=self._held)
                     self._count(txn, loc.pack, -1, -loc.length)
         # under the flush lock, so a flush cannot commit a pending copy we are dropping
         with self._flush_lock:
@@ -344,60 +346,52 @@ class PackStore:
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
-        kb = bytes.fromhex(layout.validate_key(key))
-        for _attempt in range(2):
-            loc = self._locate(key, kb)
-            if loc is None:
-                break
-            try:
-                data = os.pread(self._read_fd(loc.pack), loc.length, loc.offset)
-            except FileNotFoundError:
-                continue  # compaction moved it and removed the pack: look it up again
-            except OSError as exc:
-                raise _map_error(exc, f"get {key}") from exc
-            if len(data) != loc.length:
-                raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated")
+        def read(fd: int, loc: Loc) -> bytes:
+            data = os.pread(fd, loc.length, loc.offset)
+            _check_read(key, loc, len(data), loc.length)
             return data
-        raise BlobNotFound(key)
+        return self._read(key, read)
 
     def get_into(self, key: str, buffers: list[memoryview]) -> int:
         """Scatter-read the blob into `buffers`, in order, as far as they reach (no copy
         through a bytes object: the reader's hot path). Returns the blob's size, which may be
         more or less than the buffers hold. Raises BlobNotFound when the key is absent."""
-        kb = bytes.fromhex(layout.validate_key(key))
-        for _attempt in range(2):
-            loc = self._locate(key, kb)
-            if loc is None:
-                break
+        def read(fd: int, loc: Loc) -> int:
             views, room = [], loc.length
             for buf in buffers:
                 if room <= 0:
                     break
                 views.append(buf[:room])
                 room -= len(views[-1])
+            _check_read(key, loc, os.preadv(fd, views, loc.offset), loc.length - max(room, 0))
+            return loc.length
+        return self._read(key, read)
+
+    def _read(self, key: str, read: Callable[[int, Loc], T]) -> T:
+        """Locate `key` and `read(fd, loc)` it; a pack removed by compaction between the
+        lookup and the open means the blob moved: look it up once more."""
+        kb = bytes.fromhex(layout.validate_key(key))
+        for _attempt in range(2):
+            loc = self._locate(key, kb)
+            if loc is None:
+                break
             try:
-                n = os.preadv(self._read_fd(loc.pack), views, loc.offset)
+                return read(self._read_fd(loc.pack), loc)
             except FileNotFoundError:
-                continue  # compaction moved it and removed the pack: look it up again
+                continue
             except OSError as exc:
                 raise _map_error(exc, f"get {key}") from exc
-            if n != loc.length - max(room, 0):
-                raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated")
-            return loc.length
         raise BlobNotFound(key)
 
     def _locate(self, key: str, kb: bytes) -> Loc | None:
+        """Where the blob is: pending in this process, else committed (for everyone)."""
         loc = self._pending.get(key)  # dict reads are atomic under the GIL
         if loc is not None:
             return loc
-        if self._env is None:
-            return None
         try:
-            with self._env.begin(db=self._loc) as txn:
-                raw = txn.get(kb)
+            return self._committed_loc(kb)
         except lmdb.Error as exc:
             raise _map_error(exc, f"lookup {key}") from exc
-        return Loc.decode(raw) if raw is not None else None
 
     def _read_fd(self, pack_id: bytes) -> int:
         """An fd of the pack, from this thread's small LRU (no sharing: no close races)."""
@@ -511,22 +505,20 @@ class PackStore:
             except BlockingIOError:
                 return CompactReport()  # another process still writes to it
             st = os.fstat(fd)
-            with self._env.begin(db=self._live) as txn:  # type: ignore[union-attr]
-                raw = txn.get(pack_id)
-            if raw is None:
+            counts = self._live_count(pack_id)
+            if counts is None:
                 if time.time() - st.st_mtime < stray_age:
                     return CompactReport()
                 return self._remove_pack(pack_id, path, st.st_size)
-            count, live = LIVE.unpack(raw)
+            count, live = counts
             if count == 0:
                 return self._remove_pack(pack_id, path, st.st_size)
             if live + count * REC_HEAD.size > ratio * st.st_size:
                 return CompactReport()
             with self._flush_lock:  # our copies are synced and recorded before any release
                 moved = self._move_live(pack_id, fd)
-            with self._env.begin(db=self._live) as txn:  # type: ignore[union-attr]
-                raw = txn.get(pack_id)
-            if raw is not None and LIVE.unpack(raw)[0] != 0:
+            counts = self._live_count(pack_id)
+            if counts is not None and counts[0] != 0:
                 return CompactReport(blobs_moved=moved)  # deleted/put meanwhile: next run
             removed = self._remove_pack(pack_id, path, st.st_size)
             copied = live + count * REC_HEAD.size  # the same records, now in our pack
@@ -563,9 +555,17 @@ class PackStore:
         return self._write(lambda txn: self._repoint(txn, copies))
 
     def _committed_loc(self, kb: bytes) -> Loc | None:
-        with self._env.begin(db=self._loc) as txn:  # type: ignore[union-attr]
+        if self._env is None:
+            return None
+        with self._env.begin(db=self._loc) as txn:
             raw = txn.get(kb)
         return Loc.decode(raw) if raw is not None else None
+
+    def _live_count(self, pack_id: bytes) -> tuple[int, int] | None:
+        """(blobs, bytes) committed in a pack; None when it never had a location."""
+        with self._env.begin(db=self._live) as txn:  # type: ignore[union-attr]
+            raw = txn.get(pack_id)
+        return LIVE.unpack(raw) if raw is not None else None
 
     def _repoint(self, txn: lmdb.Transaction, copies: list[tuple[bytes, Loc, Loc]]) -> int:
         moved = 0
@@ -574,8 +574,8 @@ class PackStore:
             if raw is None or Loc.decode(raw) != old:
                 continue  # deleted or moved meanwhile: our copy is dead space
             txn.put(kb, new.encode(), db=self._loc)
-            txn.delete(old.pack + old.offset.to_bytes(8, "big"), db=self._held)
-            txn.put(new.pack + new.offset.to_bytes(8, "big"), kb, db=self._held)
+            txn.delete(old.held_key, db=self._held)
+            txn.put(new.held_key, kb, db=self._held)
             self._count(txn, old.pack, -1, -old.length)
             self._count(txn, new.pack, 1, new.length)
             moved += 1
@@ -692,12 +692,9 @@ def _pwrite_all(fd: int, parts: list[bytes], offset: int) -> None:
             views[0] = views[0][n:]
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _check_read(key: str, loc: Loc, got: int, wanted: int) -> None:
+    if got != wanted:
+        raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated")
 
 
 def _unlink_quietly(path: str) -> None:
