@@ -70,17 +70,24 @@ def _compressible(raw: bytes) -> bool:
     return len(_compressor(1).compress(sample)) < SAMPLE_GAIN * len(sample)
 
 
-def encode(raw: bytes, level: int = 3) -> bytes:
-    """Header + zstd(raw) when that is shorter than raw, else header + raw."""
+def encode_parts(raw: bytes | memoryview, level: int = 3) -> tuple[bytes, bytes | memoryview]:
+    """`encode` as (header, payload), for writers that gather the two without joining them:
+    a raw-codec payload is `raw` itself, not a copy."""
     if _compressible(raw):
         packed: bytes = _compressor(level).compress(raw)
         if len(packed) < len(raw):
-            return _HEADER.pack(MAGIC, VERSION, ZSTD, len(raw)) + packed
-    return _HEADER.pack(MAGIC, VERSION, RAW, len(raw)) + raw
+            return _HEADER.pack(MAGIC, VERSION, ZSTD, len(raw)), packed
+    return _HEADER.pack(MAGIC, VERSION, RAW, len(raw)), raw
+
+
+def encode(raw: bytes | memoryview, level: int = 3) -> bytes:
+    """Header + zstd(raw) when that is shorter than raw, else header + raw."""
+    header, payload = encode_parts(raw, level)
+    return header + payload
 
 
 def codec_of(blob: bytes) -> int:
-    """The codec byte of an encoded blob (no verification)."""
+    """The codec byte of an encoded blob or of its header (no verification)."""
     return blob[5]
 
 

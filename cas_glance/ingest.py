@@ -56,6 +56,10 @@ LANE_BUDGET = 32  # blocks queued in lanes, shared by all running uploads
 DYING_WAIT = 60.0  # seconds to wait for a collection to finish with a dying chunk
 MAX_PIN_ROUNDS = 50  # re-put rounds per stretch before giving up
 
+# A chunk as the stream chunker hands it out: a view into the received block where it lies
+# whole inside one (no copy), else bytes. Blocks are immutable bytes, so views stay valid.
+Chunk = bytes | memoryview
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -82,7 +86,7 @@ def _failed(fut: asyncio.Future[Any] | None) -> bool:
     return fut is not None and fut.done() and (fut.cancelled() or fut.exception() is not None)
 
 
-def _is_zero(chunk: bytes) -> bool:
+def _is_zero(chunk: Chunk) -> bool:
     # cheap rejection first: real data rarely starts and ends with NUL
     return chunk[0] == 0 and chunk[-1] == 0 and chunk == bytes(len(chunk))
 
@@ -174,7 +178,7 @@ def stretch_bytes(engine: Engine) -> int:
 @dataclass
 class _Stretch:
     refs: list[tuple[int, str | None, int]] = field(default_factory=list)
-    raw: dict[str, bytes] = field(default_factory=dict)  # for a re-put, see module doc
+    raw: dict[str, Chunk] = field(default_factory=dict)  # for a re-put, see module doc
     new: set[str] = field(default_factory=set)  # digests whose put started in this stretch
     jobs: list[asyncio.Future[list[tuple[str, int, int]]]] = field(default_factory=list)
     size: int = 0
@@ -274,7 +278,7 @@ class Ingest:
                 await cutter.changed.wait()
                 continue
             self.block_gen, cut, blocks, ended = cutter.results.popleft()
-            batch: list[tuple[str, bytes]] = []
+            batch: list[tuple[str, Chunk]] = []
             for digest, chunk, known in cut:
                 batch = await self._chunk(digest, chunk, known, batch)
             await self._submit(batch)
@@ -283,7 +287,7 @@ class Ingest:
             if ended:
                 return
 
-    def _cut_job(self, blocks: list[bytes | None]) -> tuple[int, list[tuple[str | None, bytes, bool]], int, bool]:
+    def _cut_job(self, blocks: list[bytes | None]) -> tuple[int, list[tuple[str | None, Chunk, bool]], int, bool]:
         """Worker thread: cut, hash, zero test, live lookup of queued blocks (None: the end).
         Returns the collection generation read before the lookup, (digest|None, chunk,
         known) per chunk, how many blocks that was, and whether the stream ended."""
@@ -293,8 +297,8 @@ class Ingest:
         known = self.e.index.known_chunks([d for d in digests if d is not None]) if chunks else set()
         return gen, [(d, c, d in known) for d, c in zip(digests, chunks)], len(blocks), blocks[-1] is None
 
-    async def _chunk(self, digest: str | None, chunk: bytes, known: bool,
-                     batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    async def _chunk(self, digest: str | None, chunk: Chunk, known: bool,
+                     batch: list[tuple[str, Chunk]]) -> list[tuple[str, Chunk]]:
         st = self.stretch
         if st.gen is None:
             st.gen = self.block_gen
@@ -318,7 +322,7 @@ class Ingest:
             await self._end_stretch()
         return batch
 
-    async def _submit(self, batch: list[tuple[str, bytes]]) -> None:
+    async def _submit(self, batch: list[tuple[str, Chunk]]) -> None:
         if not batch:
             return
         await self.slots.acquire()  # backpressure: bounded chunks in store jobs
@@ -335,17 +339,18 @@ class Ingest:
             # would log "Future exception was never retrieved" when they are collected).
             task.exception()
 
-    def _store_job(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, int, int]]:
+    def _store_job(self, batch: list[tuple[str, Chunk]]) -> list[tuple[str, int, int]]:
         """Worker thread: encode (zstd releases the GIL) and put the blobs (all at once where
         the store can: one write for the batch)."""
-        blobs = [(digest, blobfmt.encode(raw, self.e.cfg.zstd_level)) for digest, raw in batch]
+        blobs = [(digest, blobfmt.encode_parts(raw, self.e.cfg.zstd_level)) for digest, raw in batch]
         put_many = getattr(self.e.store, "put_many", None)
         if put_many is not None:
-            store_call(put_many, blobs)
+            store_call(put_many, blobs)  # header and payload gathered by the write, not joined
         else:
-            for digest, blob in blobs:
-                store_call(self.e.store.put, digest, blob)
-        return [(digest, len(blob), blobfmt.codec_of(blob)) for digest, blob in blobs]
+            for digest, (header, payload) in blobs:
+                store_call(self.e.store.put, digest, header + payload)
+        return [(digest, len(header) + len(payload), blobfmt.codec_of(header))
+                for digest, (header, payload) in blobs]
 
     async def _end_stretch(self) -> None:
         st, self.stretch = self.stretch, _Stretch()
@@ -379,7 +384,7 @@ class Ingest:
             gen, info = await self._reput(sorted(set(need) | info.keys()), st.raw)
         raise StoreFailure(f"image {self.image_id}: pin refused {MAX_PIN_ROUNDS} times (collections racing?)")
 
-    async def _reput(self, digests: list[str], raw: dict[str, bytes]) -> tuple[int, dict[str, tuple[int, int]]]:
+    async def _reput(self, digests: list[str], raw: dict[str, Chunk]) -> tuple[int, dict[str, tuple[int, int]]]:
         """Wait until no digest is dying, then put them again; returns the collection
         generation read before the puts (a collection after it makes pin refuse again)."""
         deadline = time.monotonic() + DYING_WAIT

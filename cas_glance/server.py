@@ -19,7 +19,7 @@ import signal
 
 from aiohttp import web
 
-from cas_glance import gc
+from cas_glance import gc, memtune
 from cas_glance.api.keys import CONFIG, ENGINE
 from cas_glance.app import create_app
 from cas_glance.config import Config
@@ -81,6 +81,7 @@ async def run(cfg: Config, *, stop: asyncio.Event | None = None,
 def serve(cfg: Config) -> int:
     """Entry point for `cas-glance serve`; returns the process exit status."""
     grace = float(os.environ.get(GRACE_ENV) or SHUTDOWN_GRACE)
+    memtune.keep_freed_memory()
     try:
         try:
             import uvloop

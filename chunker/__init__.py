@@ -123,7 +123,8 @@ class StreamChunker:
     bytearray allocated once per stream and never resized: bytes are copied
     in, scanned in place, and copied out once into each chunk.  A fed block
     of ``max_size`` bytes or more is mostly cut where it lies, without
-    copying it into the buffer first.
+    copying it into the buffer first (and, for a ``bytes`` block, without
+    copying those chunks out either: they are views into the block).
 
     Not thread-safe itself (one stream per upload), but the scan releases
     the GIL, so streams in different threads cut in parallel.
@@ -138,8 +139,11 @@ class StreamChunker:
         self._end = 0
         self._finished = False
 
-    def feed(self, data) -> list[bytes]:
-        """Add ``data``; return the chunks that are now settled (maybe none)."""
+    def feed(self, data) -> list[bytes | memoryview]:
+        """Add ``data``; return the chunks that are now settled (maybe none).
+
+        Chunks that lie whole inside a ``bytes`` block are read-only memoryviews into
+        it (no copy; they keep the block alive); every other chunk is a bytes copy."""
         if self._finished:
             raise ValueError("feed() after finish()")
         max_size = self._chunker.max_size
@@ -157,11 +161,12 @@ class StreamChunker:
             start = head - (self._end - self._start)
             self._start = self._end = 0
             rest = view[start:]
-            more, used = _slice(rest, self._chunker._cut(rest, False))
+            # chunks of an immutable block can be views into it: no copy
+            more, used = _slice(rest, self._chunker._cut(rest, False), share=isinstance(data, bytes))
             self._append(rest[used:])
             return chunks + more
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> list[bytes | memoryview]:
         """Cut and return everything still held; the stream is then closed."""
         if self._finished:
             raise ValueError("finish() called twice")
@@ -190,22 +195,24 @@ class StreamChunker:
         buf[self._end:self._end + n] = src
         self._end += n
 
-    def _cut_pending(self, final: bool) -> list[bytes]:
+    def _cut_pending(self, final: bool) -> list[bytes | memoryview]:
         with memoryview(self._buf) as v, v[self._start:self._end] as pending:
-            chunks, used = _slice(pending, self._chunker._cut(pending, final))
+            chunks, used = _slice(pending, self._chunker._cut(pending, final), share=False)
         self._start += used
         if self._start == self._end:
             self._start = self._end = 0
         return chunks
 
 
-def _slice(view: memoryview, lengths: list[int]) -> tuple[list[bytes], int]:
-    """Copy consecutive chunks of the given lengths out of view; return them
-    and their total length.  Slicing a memoryview does not copy; bytes()
-    makes the one copy that turns each chunk into an object the caller owns."""
-    chunks = []
+def _slice(view: memoryview, lengths: list[int], share: bool) -> tuple[list[bytes | memoryview], int]:
+    """Consecutive chunks of the given lengths out of view, and their total length.
+    With ``share`` (view is of an immutable bytes object) the chunks are read-only
+    views into it, which keep it alive; otherwise bytes() makes the one copy that turns
+    each chunk into an object the caller owns (the pending buffer is reused)."""
+    chunks: list[bytes | memoryview] = []
     pos = 0
     for length in lengths:
-        chunks.append(bytes(view[pos:pos + length]))
+        part = view[pos:pos + length]
+        chunks.append(part.toreadonly() if share else bytes(part))
         pos += length
     return chunks, pos

@@ -46,7 +46,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 import lmdb
 
@@ -54,6 +54,8 @@ from stores import layout
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError
 from stores.fs import FSYNC_POLICIES, TEMP_PREFIX, fsync_path, map_oserror
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -181,43 +183,46 @@ class PackStore:
 
     # -- writes --------------------------------------------------------------------------
     def put(self, key: str, data: bytes) -> None:
-        self.put_many([(key, data)])
+        self.put_many([(key, (data,))])
 
-    def put_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+    def put_many(self, items: Iterable[tuple[str, Sequence[Buffer]]]) -> None:
         """`put` of several blobs with one write: their records go to the pack back to back
-        (one pwritev, one lock round; the engine's store jobs put 16 chunks at a time)."""
+        (one pwritev, one lock round; the engine's store jobs put 16 chunks at a time).
+        Each blob is given as its parts in order (a header and a payload need no join)."""
         todo = []
-        for key, data in items:
+        for key, blob in items:
             kb = bytes.fromhex(layout.validate_key(key))
             if self._locate(key, kb) is None:  # keys are digests: there is the same bytes
-                todo.append((key, kb, data))
+                todo.append((key, kb, blob, sum(len(p) for p in blob)))
         if not todo:
             return
         if not self.capabilities.writable:
             raise StoreError(f"store is read-only: {self.capabilities.reason}")
         try:
-            pack, offsets = self._append([(kb, data) for _key, kb, data in todo])
+            pack, offsets = self._append([(kb, blob, n) for _key, kb, blob, n in todo])
         except OSError as exc:
             raise _map_error(exc, f"put {todo[0][0]}") from exc
         now = int(time.time())
         with self._lock:
             pack.writers -= 1
-            for (key, _kb, data), offset in zip(todo, offsets):
+            for (key, _kb, _blob, n), offset in zip(todo, offsets):
                 if key not in self._pending:
                     pack.pending += 1
-                self._pending[key] = Loc(pack.id, offset, len(data), now)
+                self._pending[key] = Loc(pack.id, offset, n, now)
         if self.fsync == "always":
-            self.flush([key for key, _kb, _data in todo])
+            self.flush([key for key, *_rest in todo])
 
-    def _append(self, records: list[tuple[bytes, bytes]]) -> tuple[_Pack, list[int]]:
-        """Write records (key, blob) back to back into the current pack; returns the pack and
-        each blob's offset, with the pack's `writers` still counted (the caller releases it)."""
-        parts, offsets, size = [], [], 0
-        for kb, data in records:
-            parts += (REC_HEAD.pack(REC_MAGIC, kb, len(data)), data)
+    def _append(self, records: list[tuple[bytes, Sequence[Buffer], int]]) -> tuple[_Pack, list[int]]:
+        """Write records (key, blob parts, blob length) back to back into the current pack;
+        returns the pack and each blob's offset, with the pack's `writers` still counted (the
+        caller releases it)."""
+        parts: list[Buffer] = []
+        offsets, size = [], 0
+        for kb, blob, n in records:
+            parts += (REC_HEAD.pack(REC_MAGIC, kb, n), *blob)
             size += REC_HEAD.size
             offsets.append(size)  # relative to the start, fixed up below
-            size += len(data)
+            size += n
         with self._lock:
             pack = self._current
             if pack is None or pack.end + size > self.pack_bytes and pack.end > len(MAGIC):
@@ -544,7 +549,7 @@ class PackStore:
                 if old is None or (old.pack, old.offset) != (pack_id, offset):
                     continue
                 data = os.pread(fd, old.length, old.offset)
-                pack, (new_offset,) = self._append([(kb, data)])
+                pack, (new_offset,) = self._append([(kb, (data,), len(data))])
                 packs[pack.id] = pack
                 copies.append((kb, old, Loc(pack.id, new_offset, old.length, old.mtime)))
             self._sync_packs(list(packs.values()))
@@ -679,7 +684,7 @@ def _add(a: CompactReport, b: CompactReport) -> CompactReport:
                          a.blobs_moved + b.blobs_moved, a.bytes_reclaimed + b.bytes_reclaimed)
 
 
-def _pwrite_all(fd: int, parts: list[bytes], offset: int) -> None:
+def _pwrite_all(fd: int, parts: list[Buffer], offset: int) -> None:
     """pwritev until every byte is written (it may write less than asked)."""
     views = [memoryview(p) for p in parts if len(p)]
     while views:

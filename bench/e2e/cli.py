@@ -33,6 +33,7 @@ from bench.e2e.data import RandomSource
 from bench.e2e.glance import GlanceError, new_session
 from bench.e2e.server import REPO_ROOT, ClientFactory, Target, local_server, remote_server
 from bench.e2e.settings import FULL, PHASES, QUICK, Settings
+from cas_glance.memtune import keep_freed_memory
 
 log = logging.getLogger("bench")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -247,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if earlier is not None:
         emit(settings_of(earlier, args), earlier["results"], earlier["meta"], args, baseline)
         return 0
+    keep_freed_memory()  # the client's allocations should cost the machine as little as the server's
     start = time.perf_counter()
     try:
         with _event_loop_runner() as runner:

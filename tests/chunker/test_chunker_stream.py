@@ -16,6 +16,7 @@ from hypothesis import given, settings, strategies as st
 from chunker import Chunker
 
 SMALL = Chunker(min_size=64, avg_size=256, max_size=1024)
+DEFAULT = Chunker()
 
 
 def stream_chunks(chunker, data, feed_sizes):
@@ -43,7 +44,21 @@ def test_stream_equals_whole_buffer(data, feed_sizes):
     chunks = stream_chunks(SMALL, data, feed_sizes)
     assert [len(c) for c in chunks] == SMALL.chunk_lengths(data)
     assert b"".join(chunks) == data
-    assert all(type(c) is bytes for c in chunks)
+    assert all(type(c) is bytes or (type(c) is memoryview and c.readonly) for c in chunks)
+
+
+def test_chunks_of_a_bytes_block_are_views_and_of_a_bytearray_copies():
+    data = random.Random(5).randbytes(3 << 20)
+    shared = DEFAULT.stream().feed(data)
+    views = [c for c in shared if type(c) is memoryview]
+    # only the chunks cut in the pending buffer (the block's first max_size bytes) are copies
+    assert sum(len(c) for c in views) >= len(data) - 2 * DEFAULT.max_size
+    assert all(c.obj is data and c.readonly for c in views)
+    block = bytearray(data)
+    copied = DEFAULT.stream().feed(block)
+    block[:] = bytes(len(block))  # the caller reuses its buffer: chunks must not change
+    assert [bytes(c) for c in copied] == [bytes(c) for c in shared]
+    assert all(type(c) is bytes for c in copied)
 
 
 @pytest.mark.parametrize("block", [1, 4096, 65536, 262143, 262144, 1 << 20, 3 << 20])

@@ -331,7 +331,9 @@ def test_put_many_writes_the_new_blobs_back_to_back_and_skips_known_ones(tmp_pat
     put_all(store, [old], 1000)
     (pack,) = pack_files(tmp_path)
     before = pack.stat().st_size
-    store.put_many([(old, blob_for(old, 1000))] + [(k, blob_for(k, 1000)) for k in new])
+    blobs = {k: blob_for(k, 1000) for k in new}
+    # each blob as its parts (the engine passes header and payload apart)
+    store.put_many([(old, (blob_for(old, 1000),))] + [(k, (b[:16], memoryview(b)[16:])) for k, b in blobs.items()])
     assert pack.stat().st_size - before == 3 * (REC_HEAD.size + 1000)  # `old` not again
     offsets = [store._locate(k, bytes.fromhex(k)).offset for k in new]  # type: ignore[union-attr]
     assert offsets == [before + REC_HEAD.size + i * (REC_HEAD.size + 1000) for i in range(3)]
