@@ -15,7 +15,8 @@ Invariants:
 * memory is bounded independently of image size and shared across uploads: each running upload
   takes an equal share of LANE_BUDGET blocks (LANE_DEPTH at most) and of STRETCH_BUDGET
   bytes per stretch (STRETCH at most); MAX_INFLIGHT chunks in store jobs; the raw chunks of
-  at most two stretches are held (for a re-put if pin finds a chunk dying or gone);
+  at most two stretches are held (for a re-put if pin finds a chunk dying or gone), most of
+  them as views that keep their received block alive: about one block more per stretch;
 * all-zero chunks are never stored: the manifest gets the zero marker;
 * pin gets the collection generation read before the stretch's lookups and puts; a blob is
   claimed as put (may create its entry) only if put after the generation handed over, so a

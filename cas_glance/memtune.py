@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1  # glibc malloc.h
 _M_MMAP_THRESHOLD = -3
-# Above the largest buffer a request path allocates (4 MiB read groups), so those come
+# Above the largest buffer a request path allocates (5 MiB download group buffers), so those come
 # from the heap and are reused, not mapped and unmapped per allocation.
 MMAP_THRESHOLD = 32 << 20
 # Free heap kept per arena before giving memory back; about one upload's working set.
