@@ -38,6 +38,17 @@ def test_encode(benchmark: Any, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["random", "text"])
+def test_encode_parts(benchmark: Any, kind: str) -> None:
+    """What the ingest calls: header and payload apart (a random chunk is not copied)."""
+    raw = chunks(kind)
+    parts = benchmark(lambda: [blobfmt.encode_parts(c, 3) for c in raw])
+    assert all(header + payload == blobfmt.encode(c, 3) for (header, payload), c in zip(parts, raw))
+    if kind == "random":
+        assert all(payload is c for (_header, payload), c in zip(parts, raw))
+    report(benchmark, f"encode_parts {kind}")
+
+
+@pytest.mark.parametrize("kind", ["random", "text"])
 def test_decode_verified(benchmark: Any, kind: str) -> None:
     raw = chunks(kind)
     pairs = [(blobfmt.encode(c, 3), blobfmt.digest(c)) for c in raw]

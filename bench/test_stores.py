@@ -2,20 +2,49 @@
 
 Run:  .venv/bin/pytest bench/test_stores.py --benchmark-enable
 Any backend gets the same numbers by subclassing `tests.stores.contract.StoreBenchmark` with a
-`store` fixture (S3 and Swift do it beside their conformance tests). The filesystem runs under
-each fsync policy that changes the cost of a write: "batch" (the default) and "always".
+`store` fixture (S3 and Swift do it beside their conformance tests). The file stores (pack files,
+the default, and one file per blob) run under each fsync policy that changes the cost of a
+write: "batch" (the default) and "always". The pack store also times `put_many` of a store
+job's 16 blobs given as header and payload, as the ingest writes them.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from cas_glance import blobfmt
 from stores.base import BlobStore
 from stores.fs import FilesystemStore
 from stores.memory import MemoryStore
-from tests.stores.contract import StoreBenchmark
+from stores.pack import PackStore
+from tests.stores.contract import StoreBenchmark, random_keys
+
+
+class TestPackBench(StoreBenchmark):
+    @pytest.fixture(params=["batch", "always"])
+    def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PackStore]:
+        s = PackStore(tmp_path / "blobs", fsync=request.param)
+        yield s
+        s.close()
+
+    def test_bench_put_many_of_parts(self, store: PackStore, benchmark: BenchmarkFixture) -> None:
+        raw = os.urandom(self.blob_size)
+        parts = blobfmt.encode_parts(raw, 3)  # random: header + the chunk itself
+        jobs: list[list[str]] = []
+
+        def fresh_job() -> tuple[tuple[list[tuple[str, Any]]], dict[str, object]]:
+            jobs.append(random_keys(self.batch))
+            return ([(k, parts) for k in jobs[-1]],), {}
+
+        benchmark.pedantic(store.put_many, setup=fresh_job, rounds=self.rounds)
+        self._report(benchmark, self.batch)
+        store.flush(jobs[-1])
+        assert all(blobfmt.decode(store.get(k), blobfmt.digest(raw)) == raw for k in jobs[-1])
 
 
 class TestFilesystemBench(StoreBenchmark):
