@@ -25,12 +25,17 @@ from stores.pack import PackStore
 from tests.stores.contract import StoreBenchmark, random_keys
 
 
+def _file_store(cls: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A file store under the fsync policy the fixture is parametrized with."""
+    s = cls(tmp_path / "blobs", fsync=request.param)
+    yield s
+    s.close()
+
+
 class TestPackBench(StoreBenchmark):
     @pytest.fixture(params=["batch", "always"])
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PackStore]:
-        s = PackStore(tmp_path / "blobs", fsync=request.param)
-        yield s
-        s.close()
+        yield from _file_store(PackStore, request, tmp_path)
 
     def test_bench_put_many_of_parts(self, store: PackStore, benchmark: BenchmarkFixture) -> None:
         raw = os.urandom(self.blob_size)
@@ -50,9 +55,7 @@ class TestPackBench(StoreBenchmark):
 class TestFilesystemBench(StoreBenchmark):
     @pytest.fixture(params=["batch", "always"])
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-        s = FilesystemStore(tmp_path / "blobs", fsync=request.param)
-        yield s
-        s.close()
+        yield from _file_store(FilesystemStore, request, tmp_path)
 
 
 class TestMemoryBench(StoreBenchmark):
