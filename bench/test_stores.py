@@ -22,20 +22,13 @@ from stores.base import BlobStore
 from stores.fs import FilesystemStore
 from stores.memory import MemoryStore
 from stores.pack import PackStore
-from tests.stores.contract import StoreBenchmark, random_keys
-
-
-def _file_store(cls: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A file store under the fsync policy the fixture is parametrized with."""
-    s = cls(tmp_path / "blobs", fsync=request.param)
-    yield s
-    s.close()
+from tests.stores.contract import StoreBenchmark, open_file_store, random_keys
 
 
 class TestPackBench(StoreBenchmark):
     @pytest.fixture(params=["batch", "always"])
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PackStore]:
-        yield from _file_store(PackStore, request, tmp_path)
+        yield from open_file_store(PackStore, request, tmp_path)
 
     def test_bench_put_many_of_parts(self, store: PackStore, benchmark: BenchmarkFixture) -> None:
         raw = os.urandom(self.blob_size)
@@ -55,7 +48,7 @@ class TestPackBench(StoreBenchmark):
 class TestFilesystemBench(StoreBenchmark):
     @pytest.fixture(params=["batch", "always"])
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-        yield from _file_store(FilesystemStore, request, tmp_path)
+        yield from open_file_store(FilesystemStore, request, tmp_path)
 
 
 class TestMemoryBench(StoreBenchmark):

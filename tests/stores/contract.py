@@ -26,7 +26,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -55,6 +58,14 @@ def random_key() -> str:
 
 def random_keys(n: int) -> list[str]:
     return [random_key() for _ in range(n)]
+
+
+def open_file_store(cls: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Body of a file store fixture parametrized with the fsync policy: open it under
+    `tmp_path/blobs`, yield it, close it."""
+    store = cls(tmp_path / "blobs", fsync=request.param)
+    yield store
+    store.close()
 
 
 def blob_for(key: str, size: int = 100) -> bytes:

@@ -21,15 +21,13 @@ import pytest
 import stores.fs as fs_mod
 from stores.errors import BlobNotFound, StorageFull, StoreError
 from stores.fs import FSYNC_POLICIES, FilesystemStore
-from tests.stores.contract import StoreContract, blob_for, random_key
+from tests.stores.contract import StoreContract, blob_for, open_file_store, random_key
 
 
 class TestFilesystemStore(StoreContract):
     @pytest.fixture(params=FSYNC_POLICIES)
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FilesystemStore]:
-        s = FilesystemStore(tmp_path / "blobs", fsync=request.param)
-        yield s
-        s.close()
+        yield from open_file_store(FilesystemStore, request, tmp_path)
 
 
 def all_files(root: Path) -> list[Path]:

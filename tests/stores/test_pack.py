@@ -16,15 +16,13 @@ import pytest
 import stores.pack as pack_mod
 from stores.errors import BlobNotFound, StorageFull
 from stores.pack import FSYNC_POLICIES, MAGIC, REC_HEAD, PackStore
-from tests.stores.contract import StoreContract, blob_for, random_key, random_keys
+from tests.stores.contract import StoreContract, blob_for, open_file_store, random_key, random_keys
 
 
 class TestPackStore(StoreContract):
     @pytest.fixture(params=FSYNC_POLICIES)
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PackStore]:
-        s = PackStore(tmp_path / "blobs", fsync=request.param)
-        yield s
-        s.close()
+        yield from open_file_store(PackStore, request, tmp_path)
 
 
 def pack_files(root: Path) -> list[Path]:
