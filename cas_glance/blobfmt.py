@@ -141,26 +141,6 @@ def decode_view(blob: bytes, expected_digest: str) -> bytes | memoryview:
     return raw
 
 
-def decode_into(head: bytes | bytearray, body: memoryview, blob_size: int, expected_digest: str) -> None:
-    """Finish a scatter read: a blob of `blob_size` bytes was read as its header into `head`
-    and the rest into `body`, which is exactly as long as the raw chunk. A raw-codec chunk is
-    then already in place; a zstd one is decompressed into `body`. Verified as `decode`."""
-    header = bytes(head[:min(blob_size, HEADER_SIZE)])
-    codec, length = _parse(header, expected_digest)
-    if length != len(body):
-        raise CorruptBlob(f"blob {expected_digest}: header says {length} raw bytes, the manifest {len(body)}")
-    if codec == RAW:
-        if blob_size != HEADER_SIZE + length:
-            raise CorruptBlob(f"blob {expected_digest}: header says {length} raw bytes, payload gives "
-                              f"{blob_size - HEADER_SIZE}")
-    else:
-        raw = _payload(header + bytes(body[:blob_size - HEADER_SIZE]), codec, length, expected_digest)
-        if len(raw) != length:
-            raise CorruptBlob(f"blob {expected_digest}: header says {length} raw bytes, payload gives {len(raw)}")
-        body[:] = raw
-    _verify(body, expected_digest)
-
-
 def _verify(raw: bytes | memoryview, expected_digest: str) -> None:
     actual = digest(raw)
     if actual != expected_digest:

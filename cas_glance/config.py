@@ -79,6 +79,7 @@ class Config:
     filesystem_store_datadir: Path | None = None  # default: <data_dir>/blobs
     fsync: str = "batch"  # always | batch | never
     file_layout: str = "packs"  # packs (blobs appended to pack files) | files (one per blob)
+    direct_io: str = "auto"  # packs written/read with O_DIRECT: auto (where the fs takes it) | on | off
     s3: S3Config = field(default_factory=S3Config)
     swift: SwiftConfig = field(default_factory=SwiftConfig)
     # engine
@@ -156,6 +157,7 @@ _CAS: Mapping[str, tuple[str, Any]] = {
     "data_dir": ("data_dir", Path),
     "fsync": ("fsync", str),
     "file_layout": ("file_layout", str),
+    "direct_io": ("direct_io", str),
     "chunk_min": ("chunk_min", _int),
     "chunk_avg": ("chunk_avg", _int),
     "chunk_max": ("chunk_max", _int),
@@ -191,6 +193,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"fsync: must be always, batch or never, got {cfg.fsync!r}")
     if cfg.file_layout not in ("packs", "files"):
         raise ConfigError(f"file_layout: must be packs or files, got {cfg.file_layout!r}")
+    if cfg.direct_io not in ("auto", "on", "off"):
+        raise ConfigError(f"direct_io: must be auto, on or off, got {cfg.direct_io!r}")
     try:
         hashlib.new(cfg.hashing_algorithm)
     except ValueError:

@@ -5,10 +5,10 @@
 Invariants:
 * one cursor seek finds the chunk covering `start` (index.manifest_batch), then the manifest
   is walked in batches of short read txns;
-* consecutive chunks are fetched and verified in groups (one io job per group: store.get +
-  blobfmt.decode_view, which checks BLAKE3, then one copy into the group's buffer; a store
-  with `get_into` reads each whole chunk straight into the buffer instead) with at most
-  PREFETCH groups ahead; each piece yielded is a read-only view of a group buffer, and a buffer
+* consecutive chunks are fetched and verified in groups (one io job per group: the store's
+  `get_many`, which reads blobs lying back to back with one read, or else `get` per chunk;
+  blobfmt.decode_view, which checks BLAKE3; then one copy into the group's buffer) with at
+  most PREFETCH groups ahead; each piece yielded is a read-only view of a group buffer, and a buffer
   is reused only once no view of it is referenced anywhere (`_Buffers`), so memory is bounded
   by about (PREFETCH + 2) * 1.25 * GROUP_BYTES per read whatever the image size, plus whatever
   pieces the consumer chooses to keep;
@@ -45,24 +45,21 @@ Entry = tuple[int, "str | None", int]
 def _fetch_group(store: Any, group: list[Entry], start: int, end: int, buf: bytearray) -> memoryview:
     """Worker thread: fetch and verify a run of chunks, trimmed to [start, end), into `buf`.
 
-    Returns a read-only view of the filled prefix of `buf`. Raw-codec chunks are verified in
-    place (blobfmt.decode_view) and copied once, into `buf`; a chunk that fails verification
-    raises before any byte of it is copied.
+    Returns a read-only view of the filled prefix of `buf`. A store with `get_many` reads the
+    group's blobs in a few large reads (else one `get` per chunk); each blob is verified
+    (blobfmt.decode_view) before any byte of it is copied, once, into `buf`.
     """
-    get, get_into = store.get, getattr(store, "get_into", None)
-    head = memoryview(bytearray(blobfmt.HEADER_SIZE))
+    digests = [digest for _offset, digest, _length in group if digest is not None]
+    get_many = getattr(store, "get_many", None)
+    blobs = iter(get_many(digests) if get_many is not None else map(store.get, digests))
     pos = 0
     with memoryview(buf) as out:
         for offset, digest, length in group:
             lo, hi = max(start - offset, 0), min(end - offset, length)
             if digest is None:
                 out[pos:pos + hi - lo] = _zeros(hi - lo)
-            elif get_into is not None and (lo, hi) == (0, length):
-                # read straight into place: header aside, payload where the chunk goes
-                body = out[pos:pos + length]
-                blobfmt.decode_into(head, body, store_call(get_into, digest, [head, body]), digest)
             else:
-                raw = blobfmt.decode_view(store_call(get, digest), digest)
+                raw = blobfmt.decode_view(store_call(next, blobs), digest)
                 out[pos:pos + hi - lo] = raw if (lo, hi) == (0, length) else memoryview(raw)[lo:hi]
             pos += hi - lo
     return memoryview(buf)[:pos].toreadonly()

@@ -10,15 +10,18 @@ Layout under <root>:
   packs.lmdb (+ -lock)        where each blob is
 A pack starts with MAGIC; each record is REC_MAGIC, the 32-byte key, the u32 blob length and
 the blob, so a pack describes itself (a lost location index could be rebuilt from the packs).
+Written with O_DIRECT (stores/direct.py, where the file system takes it), a pack is padded
+with zeros to the next 4 KiB block at each flush and records go on from there.
 Location dbs (binary keys; all big-endian, so cursors walk keys in hex order):
   loc   key(32) -> pack id(8) | offset(8) | length(4) | mtime(4)   offset of the blob bytes
   held  pack id(8) | offset(8) -> key(32)                           the blobs a pack holds
   live  pack id(8) -> count(8) | bytes(8)                           per pack, for compaction
 
 Invariants:
-* A location is committed only after the bytes it points at are durable: the pack is
-  fdatasynced (and its directory entry fsynced, once) before the txn that records it.
-  `put` makes a blob visible at once through an in-memory pending location; `flush` syncs
+* A location is committed only after the bytes it points at are durable: the pack is written
+  out and fdatasynced (its directory entry fsynced, once) before the txn that records it.
+  `put` makes a blob visible at once through an in-memory pending location (its bytes read
+  from the pack's direct-I/O stage while they are only there); `flush` syncs
   the packs holding pending blobs and commits them all in one txn (group commit: concurrent
   flushes queue behind one lock and find their keys already committed).
 * A pack is appended to only by the process that created it, which holds an exclusive
@@ -50,7 +53,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 import lmdb
 
-from stores import layout
+from stores import direct, layout
 from stores.base import BlobInfo, Capabilities
 from stores.errors import BlobNotFound, StorageFull, StoreError
 from stores.fs import FSYNC_POLICIES, TEMP_PREFIX, fsync_path, map_oserror
@@ -70,6 +73,8 @@ PACK_BYTES = 32 << 20  # a pack is sealed once it reaches this size
 # nothing and no txn ever meets MapFullError in practice (1 TiB ~ 10^10 locations).
 MAP_SIZE = 1 << 40
 READ_FDS = 8  # pack fds each reader thread keeps open
+SPAN_BYTES = 8 << 20  # blob bytes get_many reads per window (a reader's group is 4 MiB)
+GAP_BYTES = 256 << 10  # blobs at most this far apart are read with one read (the gap too)
 IOV_MAX = 1024  # buffers per pwritev (Linux's limit)
 
 
@@ -112,10 +117,12 @@ class CompactReport:
 class _Pack:
     """A pack this process appends to (or has pending locations in), holding its flock."""
 
-    def __init__(self, pack_id: bytes, path: str, fd: int, new_dir: bool) -> None:
+    def __init__(self, pack_id: bytes, path: str, fd: int, new_dir: bool, tail: direct.Tail | None) -> None:
         self.id, self.path, self.fd = pack_id, path, fd
-        self.end = len(MAGIC)
+        self.tail = tail  # the staged end, when the pack is written with O_DIRECT
+        self.end = len(MAGIC)  # how far appends reach (staged ones included)
         self.writers = 0  # appends in progress (the fd must stay open)
+        self.broken = False  # a direct write failed: no more appends
         self.pending = 0  # locations not yet committed
         self.named_durable = False  # its directory entry survives a crash
         self.new_dir = new_dir  # its fan-out directory was created with it (sync packs/ too)
@@ -127,10 +134,14 @@ class PackStore:
     name = "file"
 
     def __init__(self, root: str | os.PathLike[str], fsync: str = "batch",
-                 pack_bytes: int = PACK_BYTES) -> None:
+                 pack_bytes: int = PACK_BYTES, direct_io: bool | None = None) -> None:
+        """`direct_io`: write and read packs with O_DIRECT (None: wherever the file system
+        takes it; see stores.direct for why)."""
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync: must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
         self.root, self.fsync, self.pack_bytes = Path(root), fsync, pack_bytes
+        self._want_direct = direct_io
+        self.direct_io = False  # settled by _open_env
         self._packs_dir = os.fspath(self.root / "packs")
         self._lock = threading.Lock()  # writer state below
         self._flush_lock = threading.Lock()  # one commit at a time; also closes sealed packs
@@ -153,12 +164,16 @@ class PackStore:
             probe = os.path.join(self._packs_dir, f"{TEMP_PREFIX}probe-{secrets.token_hex(8)}")
             os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
             os.unlink(probe)
+            self.direct_io = self._want_direct is not False and direct.supported(self._packs_dir)
+            if self._want_direct and not self.direct_io:
+                raise ValueError(f"{self.root}: the file system does not take O_DIRECT")
         except (OSError, lmdb.Error) as exc:
             reason = f"cannot write to {self.root}: {getattr(exc, 'strerror', None) or exc}"
             log.warning("pack store is read-only: %s", reason)
             self._open_readonly(path)
             return Capabilities(writable=False, reason=reason)
-        log.info("pack store at %s (fsync=%s)", self.root, self.fsync)
+        log.info("pack store at %s (fsync=%s, direct I/O %s)", self.root, self.fsync,
+                 "on" if self.direct_io else "off")
         return Capabilities()
 
     def _open_readonly(self, path: str) -> None:
@@ -227,15 +242,38 @@ class PackStore:
             pack = self._current
             if pack is None or pack.end + size > self.pack_bytes and pack.end > len(MAGIC):
                 pack = self._new_pack()
-            start, pack.end = pack.end, pack.end + size
             pack.writers += 1
+            if pack.tail is None:  # reserve the range; the writes may then run in parallel
+                start, pack.end = pack.end, pack.end + size
         try:
-            _pwrite_all(pack.fd, parts, start)
+            if pack.tail is None:
+                _pwrite_all(pack.fd, parts, start)
+            else:
+                start = self._stage(pack, parts)
         except BaseException:
             with self._lock:
                 pack.writers -= 1
             raise
         return pack, [start + o for o in offsets]
+
+    def _stage(self, pack: _Pack, parts: list[Buffer]) -> int:
+        """Append to a direct-I/O pack (in order, under its tail lock). A failed write leaves
+        the stage's end unknown, so the pack takes no more appends."""
+        tail = pack.tail
+        assert tail is not None
+        with tail.lock:
+            if pack.broken:
+                raise StoreError(f"pack {pack.id.hex()}: an earlier write failed")
+            try:
+                start = tail.append(parts)
+            except BaseException:
+                pack.broken = True
+                with self._lock:
+                    if self._current is pack:
+                        self._current = None
+                raise
+            pack.end = tail.end
+        return start
 
     def _new_pack(self) -> _Pack:
         """Seal the current pack and start another (called under self._lock)."""
@@ -245,17 +283,24 @@ class PackStore:
         new_dir = not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f"{TEMP_PREFIX}{hexid}")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | (os.O_DIRECT if self.direct_io else 0)
+        fd = os.open(tmp, flags, 0o644)
+        tail = direct.Tail(fd) if self.direct_io else None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _pwrite_all(fd, [MAGIC], 0)
+            if tail is None:
+                _pwrite_all(fd, [MAGIC], 0)
+            else:
+                tail.append([MAGIC])
             path = os.path.join(folder, f"{hexid}.pack")
             os.rename(tmp, path)
         except BaseException:
+            if tail is not None:
+                tail.close()
             os.close(fd)
             _unlink_quietly(tmp)
             raise
-        pack = _Pack(pack_id, path, fd, new_dir)
+        pack = _Pack(pack_id, path, fd, new_dir, tail)
         self._open[pack_id] = pack
         self._current = pack
         return pack
@@ -287,9 +332,13 @@ class PackStore:
                     self._open[loc.pack].pending -= 1
 
     def _sync_packs(self, packs: list[_Pack]) -> None:
-        if self.fsync == "never":
-            return
         for pack in packs:
+            if pack.tail is not None:  # staged bytes go to disk under every policy
+                with pack.tail.lock:
+                    pack.tail.write_out()
+                    pack.end = pack.tail.end
+            if self.fsync == "never":
+                continue
             os.fdatasync(pack.fd)
             if not pack.named_durable:
                 folder = os.path.dirname(pack.path)
@@ -321,6 +370,8 @@ class PackStore:
             for p in done:
                 del self._open[p.id]
         for p in done:
+            if p.tail is not None:
+                p.tail.close()
             os.close(p.fd)
 
     def delete(self, key: str) -> None:
@@ -352,25 +403,78 @@ class PackStore:
     # -- reads ---------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
         def read(fd: int, loc: Loc) -> bytes:
-            data = os.pread(fd, loc.length, loc.offset)
-            _check_read(key, loc, len(data), loc.length)
-            return data
+            staged = self._staged(loc)
+            return staged if staged is not None else bytes(self._read_at(fd, loc, key))
         return self._read(key, read)
 
-    def get_into(self, key: str, buffers: list[memoryview]) -> int:
-        """Scatter-read the blob into `buffers`, in order, as far as they reach (no copy
-        through a bytes object: the reader's hot path). Returns the blob's size, which may be
-        more or less than the buffers hold. Raises BlobNotFound when the key is absent."""
-        def read(fd: int, loc: Loc) -> int:
-            views, room = [], loc.length
-            for buf in buffers:
-                if room <= 0:
-                    break
-                views.append(buf[:room])
-                room -= len(views[-1])
-            _check_read(key, loc, os.preadv(fd, views, loc.offset), loc.length - max(room, 0))
-            return loc.length
-        return self._read(key, read)
+    def get_many(self, keys: Sequence[str]) -> Iterator[bytes | memoryview]:
+        """The blobs of `keys`, in order (BlobNotFound for a missing one), read a window of
+        about SPAN_BYTES at a time: the window's blobs lying close together in a pack are
+        read with one read (concurrent store jobs interleave an upload's chunks within a few
+        MiB, so a reader's 4 MiB group is one or two reads, not one per chunk). Each blob
+        comes as a view into this thread's read buffer: valid until the next is taken."""
+        kbs = [bytes.fromhex(layout.validate_key(k)) for k in keys]
+        locs = self._locate_many(keys, kbs)
+        for lo, hi in _windows(locs):
+            blobs = self._read_window(keys, locs, lo, hi)
+            for i in range(lo, hi):
+                blob = blobs.get(i)
+                yield blob if blob is not None else self.get(keys[i])  # pending, missing, moved
+
+    def _read_window(self, keys: Sequence[str], locs: list[Loc | None], lo: int,
+                     hi: int) -> dict[int, memoryview]:
+        """Read the committed blobs of locs[lo:hi], a cluster of close ones at a time, into
+        this thread's "window" buffer; a cluster whose pack compaction removed is left out."""
+        clusters = _clusters(locs, lo, hi)
+        spans = [_span(locs, c) for c in clusters]
+        buf = direct.thread_buffer("window", sum(direct.span_size(*span) for span in spans))
+        pos, blobs = 0, {}
+        for cluster, (start, length) in zip(clusters, spans):
+            first = locs[cluster[0]]
+            assert first is not None
+            room = direct.span_size(start, length)
+            try:
+                view = direct.read_into(self._read_fd(first.pack), start, length, buf[pos:pos + room])
+            except FileNotFoundError:
+                continue  # compaction moved them meanwhile: looked up again one by one
+            except EOFError as exc:
+                raise StoreError(f"get {keys[cluster[0]]}: pack {first.pack.hex()} is truncated") from exc
+            except OSError as exc:
+                raise _map_error(exc, f"get {keys[cluster[0]]}") from exc
+            pos += room
+            for i in cluster:
+                loc = locs[i]
+                assert loc is not None
+                blobs[i] = view[loc.offset - start:loc.offset - start + loc.length]
+        return blobs
+
+    def _locate_many(self, keys: Sequence[str], kbs: list[bytes]) -> list[Loc | None]:
+        """Each key's committed location (None when pending or missing), in one read txn."""
+        if self._env is None:
+            return [None] * len(keys)
+        try:
+            with self._env.begin(db=self._loc) as txn:
+                return [None if k in self._pending else _decode_loc(txn.get(kb))
+                        for k, kb in zip(keys, kbs)]
+        except lmdb.Error as exc:
+            raise _map_error(exc, "lookup") from exc
+
+    def _read_at(self, fd: int, loc: Loc, key: str) -> memoryview:
+        """The blob's bytes as a view into this thread's span buffer (aligned reads serve
+        direct and buffered fds alike)."""
+        try:
+            return direct.read_span(fd, loc.offset, loc.length)
+        except EOFError as exc:
+            raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated") from exc
+
+    def _staged(self, loc: Loc) -> bytes | None:
+        """A pending blob's bytes while some are only in its pack's stage (direct I/O)."""
+        pack = self._open.get(loc.pack)
+        tail = pack.tail if pack is not None else None
+        if tail is None:
+            return None
+        with tail.lock:
+            return tail.read(loc.offset, loc.length)
 
     def _read(self, key: str, read: Callable[[int, Loc], T]) -> T:
         """Locate `key` and `read(fd, loc)` it; a pack removed by compaction between the
@@ -409,11 +513,14 @@ class PackStore:
         if fd is not None:
             fds.move_to_end(pack_id)
             return fd
-        fd = os.open(self._pack_path(pack_id), os.O_RDONLY | os.O_CLOEXEC)
+        fd = self._open_for_read(self._pack_path(pack_id))
         fds[pack_id] = fd
         if len(fds) > READ_FDS:
             os.close(fds.popitem(last=False)[1])
         return fd
+
+    def _open_for_read(self, path: str) -> int:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | (os.O_DIRECT if self.direct_io else 0))
 
     def _pack_path(self, pack_id: bytes) -> str:
         hexid = pack_id.hex()
@@ -501,7 +608,7 @@ class PackStore:
 
     def _compact_one(self, pack_id: bytes, path: str, ratio: float, stray_age: float) -> CompactReport:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self._open_for_read(path)
         except FileNotFoundError:
             return CompactReport()
         try:
@@ -548,7 +655,7 @@ class PackStore:
                 old = self._committed_loc(kb)
                 if old is None or (old.pack, old.offset) != (pack_id, offset):
                     continue
-                data = os.pread(fd, old.length, old.offset)
+                data = bytes(self._read_at(fd, old, kb.hex()))
                 pack, (new_offset,) = self._append([(kb, (data,), len(data))])
                 packs[pack.id] = pack
                 copies.append((kb, old, Loc(pack.id, new_offset, old.length, old.mtime)))
@@ -563,8 +670,7 @@ class PackStore:
         if self._env is None:
             return None
         with self._env.begin(db=self._loc) as txn:
-            raw = txn.get(kb)
-        return Loc.decode(raw) if raw is not None else None
+            return _decode_loc(txn.get(kb))
 
     def _live_count(self, pack_id: bytes) -> tuple[int, int] | None:
         """(blobs, bytes) committed in a pack; None when it never had a location."""
@@ -697,9 +803,51 @@ def _pwrite_all(fd: int, parts: list[Buffer], offset: int) -> None:
             views[0] = views[0][n:]
 
 
-def _check_read(key: str, loc: Loc, got: int, wanted: int) -> None:
-    if got != wanted:
-        raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated")
+def _windows(locs: list[Loc | None]) -> Iterator[tuple[int, int]]:
+    """Consecutive index ranges whose blobs add up to at most SPAN_BYTES (at least one)."""
+    lo, size = 0, 0
+    for i, loc in enumerate(locs):
+        n = loc.length if loc is not None else 0
+        if i > lo and size + n > SPAN_BYTES:
+            yield lo, i
+            lo, size = i, 0
+        size += n
+    if lo < len(locs):
+        yield lo, len(locs)
+
+
+def _span(locs: list[Loc | None], cluster: list[int]) -> tuple[int, int]:
+    """(offset, length) of the pack bytes a cluster's blobs lie in."""
+    start = min(locs[i].offset for i in cluster)  # type: ignore[union-attr]
+    end = max(locs[i].offset + locs[i].length for i in cluster)  # type: ignore[union-attr]
+    return start, end - start
+
+
+def _clusters(locs: list[Loc | None], lo: int, hi: int) -> list[list[int]]:
+    """The indices of the committed locs[lo:hi] in runs that one read each covers: sorted by
+    place, a run going on across gaps of at most GAP_BYTES while the window's gaps add up
+    to at most SPAN_BYTES / 4 (so a read never wastes much of the disk's time)."""
+    order = sorted((i for i in range(lo, hi) if locs[i] is not None),
+                   key=lambda i: (locs[i].pack, locs[i].offset))  # type: ignore[union-attr]
+    clusters: list[list[int]] = []
+    waste = 0
+    for i in order:
+        loc = locs[i]
+        assert loc is not None
+        if clusters:
+            last = locs[clusters[-1][-1]]
+            assert last is not None
+            gap = max(loc.offset - (last.offset + last.length), 0)  # < 0: the same blob again
+            if loc.pack == last.pack and gap <= GAP_BYTES and waste + gap <= SPAN_BYTES // 4:
+                clusters[-1].append(i)
+                waste += gap
+                continue
+        clusters.append([i])
+    return clusters
+
+
+def _decode_loc(raw: bytes | None) -> Loc | None:
+    return None if raw is None else Loc.decode(raw)
 
 
 def _unlink_quietly(path: str) -> None:

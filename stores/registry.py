@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # annotations only: stores never imports cas_glance at run ti
 
 log = logging.getLogger(__name__)
 
+DIRECT_IO = {"auto": None, "on": True, "off": False}  # config direct_io -> PackStore(direct_io=)
+
 
 def _without_userinfo(url: str) -> str:
     """The URL with any user:password@ removed, for logging."""
@@ -34,7 +36,7 @@ def _file(cfg: Config) -> BlobStore:
     log.info("blob store: file at %s (%s, fsync=%s)", cfg.blob_dir, cfg.file_layout, cfg.fsync)
     if cfg.file_layout == "files":
         return FilesystemStore(cfg.blob_dir, cfg.fsync)
-    return PackStore(cfg.blob_dir, cfg.fsync)
+    return PackStore(cfg.blob_dir, cfg.fsync, direct_io=DIRECT_IO[cfg.direct_io])
 
 
 def _s3(cfg: Config) -> BlobStore:

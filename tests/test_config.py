@@ -61,6 +61,7 @@ def test_unsupported_glance_key_is_logged_not_fatal(tmp_path, caplog):
         ("[glance_store]\ndefault_store = rbd\n", "default_store"),
         ("[DEFAULT]\nbind_port = nine\n", "bind_port"),
         ("[DEFAULT]\ndelayed_delete = maybe\n", "delayed_delete"),
+        ("[cas]\ndirect_io = yes\n", "direct_io"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(tmp_path, text, key):

@@ -1,4 +1,4 @@
-"""blobfmt: the compressibility sample, and scatter reads finished by decode_into."""
+"""blobfmt: the compressibility sample, and decoding blobs read as views of a larger buffer."""
 from __future__ import annotations
 
 import os
@@ -12,13 +12,10 @@ TEXT = b"".join(b"line %d: the quick brown fox jumps over the lazy dog\n" % i fo
 RANDOM = os.urandom(65536)
 
 
-def scatter(blob: bytes, length: int) -> tuple[bytearray, memoryview, int]:
-    """What PackStore.get_into leaves behind: the header aside, the rest where the chunk goes."""
-    head, body = bytearray(blobfmt.HEADER_SIZE), memoryview(bytearray(length))
-    head[:] = blob[:blobfmt.HEADER_SIZE].ljust(blobfmt.HEADER_SIZE, b"\0")
-    rest = blob[blobfmt.HEADER_SIZE:blobfmt.HEADER_SIZE + length]
-    body[:len(rest)] = rest
-    return head, body, len(blob)
+def in_read_buffer(blob: bytes) -> memoryview:
+    """What PackStore.get_many yields: a view of the blob inside a larger read buffer."""
+    buf = b"\xee" * 100 + blob + b"\xee" * 100
+    return memoryview(buf)[100:100 + len(blob)]
 
 
 def test_incompressible_chunks_are_stored_raw_and_compressible_ones_zstd() -> None:
@@ -31,22 +28,20 @@ def test_incompressible_chunks_are_stored_raw_and_compressible_ones_zstd() -> No
 
 
 @pytest.mark.parametrize("raw", [RANDOM, TEXT, b"x"], ids=["raw-codec", "zstd", "tiny"])
-def test_decode_into_leaves_the_verified_chunk_in_place(raw: bytes) -> None:
-    head, body, size = scatter(blobfmt.encode(raw), len(raw))
-    blobfmt.decode_into(head, body, size, blobfmt.digest(raw))
-    assert bytes(body) == raw
+def test_decode_view_of_a_view_gives_the_verified_chunk(raw: bytes) -> None:
+    assert bytes(blobfmt.decode_view(in_read_buffer(blobfmt.encode(raw)), blobfmt.digest(raw))) == raw
 
 
 @pytest.mark.parametrize("raw", [RANDOM, TEXT], ids=["raw-codec", "zstd"])
-def test_decode_into_refuses_damage(raw: bytes) -> None:
+def test_decode_view_refuses_damage(raw: bytes) -> None:
     digest = blobfmt.digest(raw)
     blob = bytearray(blobfmt.encode(raw))
     blob[-1] ^= 0xFF
     with pytest.raises(CorruptBlob):
-        blobfmt.decode_into(*scatter(bytes(blob), len(raw)), digest)
+        blobfmt.decode_view(in_read_buffer(bytes(blob)), digest)
     with pytest.raises(CorruptBlob):  # cut short
-        blobfmt.decode_into(*scatter(blobfmt.encode(raw)[:-10], len(raw)), digest)
-    with pytest.raises(CorruptBlob):  # the manifest's length disagrees with the header
-        blobfmt.decode_into(*scatter(blobfmt.encode(raw), len(raw) - 1), digest)
+        blobfmt.decode_view(in_read_buffer(blobfmt.encode(raw)[:-10]), digest)
+    with pytest.raises(CorruptBlob):  # another chunk's blob
+        blobfmt.decode_view(in_read_buffer(blobfmt.encode(raw[:-1])), digest)
     with pytest.raises(CorruptBlob):  # shorter than a header
-        blobfmt.decode_into(*scatter(b"CASB", len(raw)), digest)
+        blobfmt.decode_view(in_read_buffer(b"CASB"), digest)

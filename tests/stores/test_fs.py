@@ -284,3 +284,18 @@ def test_build_store_gives_the_filesystem_store_its_dir_and_policy(tmp_path: Pat
     other = build_store(Config(data_dir=tmp_path, filesystem_store_datadir=tmp_path / "elsewhere",
                                file_layout="files"))
     assert other.root == tmp_path / "elsewhere"
+
+
+def test_build_store_gives_the_pack_store_its_direct_io_choice(tmp_path: Path) -> None:
+    from cas_glance.config import Config
+    from stores.direct import supported
+    from stores.pack import PackStore
+    from stores.registry import build_store
+
+    off = build_store(Config(data_dir=tmp_path / "a", direct_io="off"))
+    auto = build_store(Config(data_dir=tmp_path / "b"))
+    assert isinstance(off, PackStore) and isinstance(auto, PackStore)
+    assert not off.direct_io
+    assert auto.direct_io == supported(str(tmp_path / "b" / "blobs" / "packs"))
+    off.close()
+    auto.close()

@@ -1,11 +1,14 @@
-"""PackStore: the conformance suite under every fsync policy, plus what only packs have:
-records on disk, durability order, pending locations, compaction, other processes' packs."""
+"""PackStore: the conformance suite under every fsync policy (direct I/O where the file
+system takes it, and once buffered), plus what only packs have: records on disk, durability
+order, pending locations, compaction, other processes' packs, the direct-I/O stage, get_many."""
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Iterator
 import pytest
 
 import stores.pack as pack_mod
+from stores import direct
 from stores.errors import BlobNotFound, StorageFull
 from stores.pack import FSYNC_POLICIES, MAGIC, REC_HEAD, PackStore
 from tests.stores.contract import StoreContract, blob_for, open_file_store, random_key, random_keys
@@ -23,6 +27,14 @@ class TestPackStore(StoreContract):
     @pytest.fixture(params=FSYNC_POLICIES)
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PackStore]:
         yield from open_file_store(PackStore, request, tmp_path)
+
+
+class TestBufferedPackStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[PackStore]:
+        store = PackStore(tmp_path / "blobs", direct_io=False)
+        yield store
+        store.close()
 
 
 def pack_files(root: Path) -> list[Path]:
@@ -38,13 +50,18 @@ def put_all(store: PackStore, keys: list[str], size: int = 1000) -> None:
 def test_records_describe_themselves(tmp_path: Path) -> None:
     store = PackStore(tmp_path)
     keys = random_keys(5)
-    put_all(store, keys, 300)
+    put_all(store, keys[:2], 300)
+    put_all(store, keys[2:], 300)  # two flushes
     store.close()
     (pack,) = pack_files(tmp_path)
     raw = pack.read_bytes()
     assert raw.startswith(MAGIC)
     pos, found = len(MAGIC), []
     while pos < len(raw):
+        if raw[pos:pos + 4] == bytes(4):  # a flush's padding: records go on at the next block
+            assert raw[pos:direct.align_up(pos)] == bytes(direct.align_up(pos) - pos)
+            pos = direct.align_up(pos)
+            continue
         magic, kb, n = REC_HEAD.unpack_from(raw, pos)
         assert magic == b"CASR"
         pos += REC_HEAD.size
@@ -133,7 +150,8 @@ def test_packs_rotate_at_their_size(tmp_path: Path) -> None:
     keys = random_keys(40)
     put_all(store, keys, 10_000)
     assert len(pack_files(tmp_path)) >= 6
-    assert all(p.stat().st_size <= (64 << 10) + 10_000 + REC_HEAD.size for p in pack_files(tmp_path))
+    limit = (64 << 10) + 10_000 + REC_HEAD.size + direct.ALIGN  # the last block is padded
+    assert all(p.stat().st_size <= limit for p in pack_files(tmp_path))
     assert all(store.get(k) == blob_for(k, 10_000) for k in keys)
     store.close()
 
@@ -154,7 +172,9 @@ def test_delete_then_compact_removes_empty_packs_and_rewrites_sparse_ones(tmp_pa
     after = sum(p.stat().st_size for p in pack_files(tmp_path))
     assert report.packs_removed >= 2 and report.packs_rewritten >= 1
     started = len(set(pack_files(tmp_path)) - files)  # each new pack begins with MAGIC
-    assert before - after == report.bytes_reclaimed - started * len(MAGIC) > 60 * 10_000
+    # the new pack's last block is padded (direct I/O): written, not reclaimed
+    padding = report.bytes_reclaimed - started * len(MAGIC) - (before - after)
+    assert 0 <= padding < started * direct.ALIGN and before - after > 60 * 10_000
     assert len(pack_files(tmp_path)) < first
     assert all(store.get(k) == blob_for(k, 10_000) for k in kept)
     assert not any(store.exists(k) for k in dropped)
@@ -307,19 +327,64 @@ def test_unwritable_root_gives_a_read_only_store(tmp_path: Path) -> None:
     store.close()
 
 
-def test_get_into_scatters_the_blob_over_the_buffers(tmp_path: Path) -> None:
+def test_get_many_reads_blobs_lying_close_together_with_one_read(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PackStore(tmp_path, pack_bytes=64 << 10)
+    keys = random_keys(30)
+    put_all(store, keys, 5000)  # three packs or so
+    reads: list[int] = []
+    real = direct.read_into
+    monkeypatch.setattr(direct, "read_into", lambda fd, off, n, buf: (reads.append(n), real(fd, off, n, buf))[1])
+
+    def read_all(wanted: list[str]) -> None:
+        reads.clear()
+        assert [bytes(b) for b in store.get_many(wanted)] == [blob_for(k, 5000) for k in wanted]
+    packs = len({store._locate(k, bytes.fromhex(k)).pack for k in keys})  # type: ignore[union-attr]
+    read_all(keys)
+    assert len(reads) == packs  # one read per pack: each holds a run of them
+    read_all(keys[::-1])  # any order (concurrent store jobs interleave an upload's chunks)
+    assert len(reads) == packs
+    read_all(keys[::2])  # gaps of one blob are read through
+    assert len(reads) == packs
+    monkeypatch.setattr(pack_mod, "GAP_BYTES", 1000)
+    read_all(keys[::2])  # gaps wider than GAP_BYTES are not
+    assert len(reads) == 15
+    monkeypatch.setattr(pack_mod, "SPAN_BYTES", 12_000)
+    read_all(keys)  # a window holds at most SPAN_BYTES of blobs: two 5000-byte blobs
+    assert len(reads) >= 15 and max(reads) == 2 * 5000 + REC_HEAD.size
+    store.close()
+
+
+def test_get_many_mixes_pending_and_committed_and_raises_on_a_missing_key(tmp_path: Path) -> None:
     store = PackStore(tmp_path)
-    key, other = random_key(), random_key()
-    data = blob_for(key, 5000)
-    store.put(key, data)
-    store.put(other, blob_for(other, 5000))  # a neighbour in the pack must not leak in
-    head, body = bytearray(16), bytearray(6000)
-    assert store.get_into(key, [memoryview(head), memoryview(body)]) == 5000
-    assert bytes(head) + bytes(body[:4984]) == data and body[4984:] == bytes(1016)
-    small = bytearray(100)  # too little room: fills what fits, reports the whole size
-    assert store.get_into(key, [memoryview(small)]) == 5000 and bytes(small) == data[:100]
+    committed, pending, missing = random_keys(3), random_keys(2), random_key()
+    put_all(store, committed, 3000)
+    for k in pending:
+        store.put(k, blob_for(k, 3000))
+    order = [committed[0], pending[0], committed[1], committed[2], pending[1]]
+    assert [bytes(b) for b in store.get_many(order)] == [blob_for(k, 3000) for k in order]
+    blobs = store.get_many([committed[0], missing])
+    assert bytes(next(blobs)) == blob_for(committed[0], 3000)
     with pytest.raises(BlobNotFound):
-        store.get_into(random_key(), [memoryview(small)])
+        next(blobs)
+    store.close()
+
+
+def test_get_many_looks_again_when_compaction_removed_the_pack(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PackStore(tmp_path)
+    keys = random_keys(4)
+    put_all(store, keys, 2000)
+    real, calls = store._read_fd, []
+
+    def gone_once(pack_id: bytes) -> int:
+        calls.append(pack_id)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory")
+        return real(pack_id)
+    monkeypatch.setattr(store, "_read_fd", gone_once)
+    assert [bytes(b) for b in store.get_many(keys)] == [blob_for(k, 2000) for k in keys]
+    assert len(calls) == 1 + len(keys)  # the run failed, then each blob by itself
     store.close()
 
 
@@ -327,14 +392,111 @@ def test_put_many_writes_the_new_blobs_back_to_back_and_skips_known_ones(tmp_pat
     store = PackStore(tmp_path)
     old, new = random_key(), random_keys(3)
     put_all(store, [old], 1000)
-    (pack,) = pack_files(tmp_path)
-    before = pack.stat().st_size
+    assert store._current is not None
+    before = store._current.end
     blobs = {k: blob_for(k, 1000) for k in new}
     # each blob as its parts (the engine passes header and payload apart)
     store.put_many([(old, (blob_for(old, 1000),))] + [(k, (b[:16], memoryview(b)[16:])) for k, b in blobs.items()])
-    assert pack.stat().st_size - before == 3 * (REC_HEAD.size + 1000)  # `old` not again
+    assert store._current.end - before == 3 * (REC_HEAD.size + 1000)  # `old` not again
     offsets = [store._locate(k, bytes.fromhex(k)).offset for k in new]  # type: ignore[union-attr]
     assert offsets == [before + REC_HEAD.size + i * (REC_HEAD.size + 1000) for i in range(3)]
     store.flush(new)
     assert all(store.get(k) == blob_for(k, 1000) for k in [old, *new])
     store.close()
+    (pack,) = pack_files(tmp_path)
+    raw = pack.read_bytes()
+    assert [raw[o:o + 1000] for o in offsets] == list(blobs.values())
+
+
+# -- direct I/O ----------------------------------------------------------------------------
+@pytest.fixture
+def small_stage(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A 64 KiB stage, so a few hundred KiB of blobs cross several writes."""
+    monkeypatch.setattr(direct, "STAGE_BYTES", 64 << 10)
+    return 64 << 10
+
+
+def test_direct_io_is_on_wherever_the_file_system_takes_it(tmp_path: Path) -> None:
+    store = PackStore(tmp_path)
+    assert store.direct_io == direct.supported(str(tmp_path / "packs"))
+    store.close()
+    shm = Path("/dev/shm")
+    if shm.is_dir() and not direct.supported(str(shm)):  # tmpfs refuses O_DIRECT
+        root = Path(tempfile.mkdtemp(dir=shm))
+        try:
+            with pytest.raises(ValueError, match="O_DIRECT"):
+                PackStore(root / "forced", direct_io=True)
+            fallback = PackStore(root / "auto")
+            assert not fallback.direct_io
+            put_all(fallback, [key := random_key()], 100)
+            assert fallback.get(key) == blob_for(key, 100)
+            fallback.close()
+        finally:
+            shutil.rmtree(root)
+
+
+def test_unflushed_blobs_are_read_from_the_stage_and_the_disk(tmp_path: Path, small_stage: int) -> None:
+    store = PackStore(tmp_path)
+    assert store.direct_io
+    keys = random_keys(60)
+    for k in keys:  # 60 x 5 KiB: several stage writes, blobs straddling what is written
+        store.put(k, blob_for(k, 5000))
+    assert store._current is not None and store._current.tail is not None
+    tail = store._current.tail
+    assert 0 < tail.base < tail.end  # part on disk, the rest only staged
+    assert all(store.get(k) == blob_for(k, 5000) for k in keys)
+    assert [bytes(b) for b in store.get_many(keys)] == [blob_for(k, 5000) for k in keys]
+    store.flush(keys)
+    assert tail.base == tail.end
+    other = PackStore(tmp_path)  # another process's view: only what is on disk
+    assert all(other.get(k) == blob_for(k, 5000) for k in keys)
+    other.close()
+    store.close()
+
+
+def test_a_flushed_partial_block_is_padded_and_never_written_again(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PackStore(tmp_path)
+    first, second = random_key(), random_key()
+    put_all(store, [first], 100)
+    (pack,) = pack_files(tmp_path)
+    assert pack.stat().st_size == direct.ALIGN  # the padded last block
+    writes: list[int] = []
+    real = direct.write_all
+    monkeypatch.setattr(direct, "write_all", lambda fd, view, off: (writes.append(off), real(fd, view, off))[1])
+    put_all(store, [second], 100)
+    assert writes == [direct.ALIGN]  # the next block, not the first one again
+    assert store._locate(second, bytes.fromhex(second)).offset == direct.ALIGN + REC_HEAD.size  # type: ignore[union-attr]
+    assert pack.stat().st_size == 2 * direct.ALIGN
+    other = PackStore(tmp_path)
+    assert other.get(first) == blob_for(first, 100) and other.get(second) == blob_for(second, 100)
+    other.close()
+    store.close()
+
+
+def test_a_failed_direct_write_retires_the_pack_and_loses_nothing_staged(
+        tmp_path: Path, small_stage: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PackStore(tmp_path)
+    before = random_keys(5)
+    for k in before:
+        store.put(k, blob_for(k, 5000))
+    broken_pack = store._current
+    real = direct.write_all
+
+    def full(fd: int, view: memoryview, offset: int) -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(direct, "write_all", full)
+    bad = random_keys(20)
+    with pytest.raises(StorageFull):
+        for k in bad:  # the stage fills up and its write fails
+            store.put(k, blob_for(k, 5000))
+    monkeypatch.setattr(direct, "write_all", real)
+    assert store._current is not broken_pack  # no more appends to it
+    after = random_key()
+    store.put(after, blob_for(after, 5000))
+    assert store._current is not None and store._current.id != broken_pack.id  # type: ignore[union-attr]
+    store.flush(before + [after])  # the stage's blobs go to disk at the flush
+    store.close()
+    again = PackStore(tmp_path)
+    assert all(again.get(k) == blob_for(k, 5000) for k in before + [after])
+    again.close()
