@@ -44,6 +44,21 @@ class TestPackBench(StoreBenchmark):
         store.flush(jobs[-1])
         assert all(blobfmt.decode(store.get(k), blobfmt.digest(raw)) == raw for k in jobs[-1])
 
+    @pytest.mark.parametrize("how", ["get_many", "get_each"])
+    def test_bench_read_a_reader_group(self, store: PackStore, benchmark: BenchmarkFixture,
+                                       how: str) -> None:
+        """A reader's 4 MiB group: get_many (one LMDB txn, blobs close together in one read)
+        against a get per blob, as the reader did before get_many."""
+        blobs = {k: os.urandom(self.blob_size) for k in random_keys(64)}
+        store.put_many([(k, (b,)) for k, b in blobs.items()])
+        store.flush(list(blobs))
+        keys = list(blobs)
+        read = ((lambda: [bytes(b) for b in store.get_many(keys)]) if how == "get_many"
+                else (lambda: [store.get(k) for k in keys]))
+        got = benchmark.pedantic(read, rounds=self.rounds // 4)
+        self._report(benchmark, len(keys))
+        assert got == list(blobs.values())
+
 
 class TestFilesystemBench(StoreBenchmark):
     @pytest.fixture(params=["batch", "always"])

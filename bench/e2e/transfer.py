@@ -1,5 +1,6 @@
-"""Transfer phases: single-stream upload (Content-Length and chunked), download, and N
-concurrent uploads.
+"""Transfer phases: single-stream upload (Content-Length and chunked), download (each
+uploaded image read once, then once more: the first read may come from the disk, the second
+from whatever the server or its page cache kept), and N concurrent uploads.
 
 Every upload sends fresh random data (a new :class:`RandomSource` nonce), so no upload dedups
 against another. Timing covers only the HTTP transfer; verification runs off the clock: the
@@ -140,19 +141,22 @@ async def throughput(target: Target, settings: Settings, src: RandomSource) -> d
     size, n = settings.size, settings.repeat
     uploads: dict[str, list[dict[str, Any]]] = {"content_length": [], "chunked": []}
     downloads: list[dict[str, Any]] = []
+    again: list[dict[str, Any]] = []  # the same image once more: what a second host reads
     for r in range(n):
         for mode in list(uploads):
             label = f"upload {mode.replace('_', '-')} {r + 1}/{n}"
             uploads[mode].append(await upload_one(target, src, size, mode == "chunked", label))
     for r, sample in enumerate(uploads["content_length"]):
         downloads.append(await download_one(target, sample["image_id"], size, f"download {r + 1}/{n}"))
+        again.append(await download_one(target, sample["image_id"], size, f"download again {r + 1}/{n}"))
     checks = [await verify(target.client, src, uploads["content_length"][0], download=True),
               await verify(target.client, src, uploads["chunked"][0], download=False)]
     if not target.local:
         await delete_all(target.client, [s["image_id"] for m in uploads.values() for s in m])
     return {"upload_content_length": summarize(uploads["content_length"]),
             "upload_chunked": summarize(uploads["chunked"]),
-            "download": summarize(downloads), "verification": checks}
+            "download": summarize(downloads), "download_again": summarize(again),
+            "verification": checks}
 
 
 async def _concurrent_round(target: Target, settings: Settings, src: RandomSource,
