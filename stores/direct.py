@@ -3,7 +3,7 @@ blocks at a time and never written twice; reads of aligned spans into per-thread
 
 Why: on these VMs a page-cache page touched for the first time costs a host fault. Writing
 1 GiB through the page cache took 1.4-2.6 s of system time, with O_DIRECT 0.1 s (an upload's
-server CPU fell from 8.1-9.4 to 5.7-6.8 s per GiB); reading 1 GiB cold through it cost 2.7
+server CPU fell from 8.1-9.4 to 5.7-7.0 s per GiB); reading 1 GiB cold through it cost 2.7
 CPU-s and ran at ~500 MiB/s, with O_DIRECT 0.9 CPU-s at ~900 MiB/s (the disk serves one
 sequential stream at 0.9-1.1 GB/s). An upload is written once and read later, if ever, so
 the page cache buys it little; nor does it push other programs' cached data out.
