@@ -9,8 +9,8 @@ sequential stream at 0.9-1.1 GB/s). An upload is written once and read later, if
 the page cache buys it little; nor does it push other programs' cached data out.
 
 A flush pads the last partial block with zeros and appends go on at the next block, so a
-block once on disk never changes: a process reading the pack through the page cache (one
-with direct I/O off, or compaction) can never hold an older copy of a block than the disk.
+block once on disk never changes: a process reading the pack through the page cache (another
+process with direct I/O off) can never hold an older copy of a block than the disk.
 
 O_DIRECT wants the file offset, the length and the buffer address aligned to the device's
 block: buffers here are anonymous mmaps (page-aligned) and offsets multiples of ALIGN.
