@@ -438,7 +438,7 @@ class PackStore:
             except FileNotFoundError:
                 continue  # compaction moved them meanwhile: looked up again one by one
             except EOFError as exc:
-                raise StoreError(f"get {keys[cluster[0]]}: pack {first.pack.hex()} is truncated") from exc
+                raise _truncated(keys[cluster[0]], first.pack) from exc
             except OSError as exc:
                 raise _map_error(exc, f"get {keys[cluster[0]]}") from exc
             pos += room
@@ -465,7 +465,7 @@ class PackStore:
         try:
             return direct.read_span(fd, loc.offset, loc.length)
         except EOFError as exc:
-            raise StoreError(f"get {key}: pack {loc.pack.hex()} is truncated") from exc
+            raise _truncated(key, loc.pack) from exc
 
     def _staged(self, loc: Loc) -> bytes | None:
         """A pending blob's bytes while some are only in its pack's stage (direct I/O)."""
@@ -844,6 +844,10 @@ def _clusters(locs: list[Loc | None], lo: int, hi: int) -> list[list[int]]:
                 continue
         clusters.append([i])
     return clusters
+
+
+def _truncated(key: str, pack_id: bytes) -> StoreError:
+    return StoreError(f"get {key}: pack {pack_id.hex()} is truncated")
 
 
 def _decode_loc(raw: bytes | None) -> Loc | None:
