@@ -18,7 +18,7 @@ import pytest
 
 import stores.pack as pack_mod
 from stores import direct
-from stores.errors import BlobNotFound, StorageFull
+from stores.errors import BlobNotFound, StorageFull, StoreError
 from stores.pack import FSYNC_POLICIES, MAGIC, REC_HEAD, PackStore
 from tests.stores.contract import StoreContract, blob_for, open_file_store, random_key, random_keys
 
@@ -500,3 +500,19 @@ def test_a_failed_direct_write_retires_the_pack_and_loses_nothing_staged(
     again = PackStore(tmp_path)
     assert all(again.get(k) == blob_for(k, 5000) for k in before + [after])
     again.close()
+
+
+def test_a_truncated_pack_is_a_store_error_for_get_and_get_many(tmp_path: Path) -> None:
+    store = PackStore(tmp_path)
+    keys = random_keys(3)
+    put_all(store, keys, 5000)
+    store.close()
+    (pack,) = pack_files(tmp_path)
+    os.truncate(pack, 2 * direct.ALIGN)  # the first blob still whole, the others cut off
+    reader = PackStore(tmp_path)
+    assert reader.get(keys[0]) == blob_for(keys[0], 5000)
+    with pytest.raises(StoreError, match="truncated"):
+        reader.get(keys[2])
+    with pytest.raises(StoreError, match="truncated"):
+        list(reader.get_many(keys))
+    reader.close()
