@@ -49,16 +49,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar, Union
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import lmdb
 
 from stores import direct, layout
 from stores.base import BlobInfo, Capabilities
+from stores.direct import Buffer
 from stores.errors import BlobNotFound, StorageFull, StoreError
 from stores.fs import FSYNC_POLICIES, TEMP_PREFIX, fsync_path, map_oserror
-
-Buffer = Union[bytes, bytearray, memoryview]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,12 +119,17 @@ class _Pack:
     def __init__(self, pack_id: bytes, path: str, fd: int, new_dir: bool, tail: direct.Tail | None) -> None:
         self.id, self.path, self.fd = pack_id, path, fd
         self.tail = tail  # the staged end, when the pack is written with O_DIRECT
-        self.end = len(MAGIC)  # how far appends reach (staged ones included)
+        self._end = len(MAGIC)  # how far buffered appends reach
         self.writers = 0  # appends in progress (the fd must stay open)
         self.broken = False  # a direct write failed: no more appends
         self.pending = 0  # locations not yet committed
         self.named_durable = False  # its directory entry survives a crash
         self.new_dir = new_dir  # its fan-out directory was created with it (sync packs/ too)
+
+    @property
+    def end(self) -> int:
+        """How far appends reach (staged ones included)."""
+        return self.tail.end if self.tail is not None else self._end
 
 
 class PackStore:
@@ -244,7 +248,7 @@ class PackStore:
                 pack = self._new_pack()
             pack.writers += 1
             if pack.tail is None:  # reserve the range; the writes may then run in parallel
-                start, pack.end = pack.end, pack.end + size
+                start, pack._end = pack._end, pack._end + size
         try:
             if pack.tail is None:
                 _pwrite_all(pack.fd, parts, start)
@@ -272,7 +276,6 @@ class PackStore:
                     if self._current is pack:
                         self._current = None
                 raise
-            pack.end = tail.end
         return start
 
     def _new_pack(self) -> _Pack:
@@ -283,8 +286,7 @@ class PackStore:
         new_dir = not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f"{TEMP_PREFIX}{hexid}")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | (os.O_DIRECT if self.direct_io else 0)
-        fd = os.open(tmp, flags, 0o644)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | self._o_direct, 0o644)
         tail = direct.Tail(fd) if self.direct_io else None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -336,7 +338,6 @@ class PackStore:
             if pack.tail is not None:  # staged bytes go to disk under every policy
                 with pack.tail.lock:
                     pack.tail.write_out()
-                    pack.end = pack.tail.end
             if self.fsync == "never":
                 continue
             os.fdatasync(pack.fd)
@@ -520,7 +521,11 @@ class PackStore:
         return fd
 
     def _open_for_read(self, path: str) -> int:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | (os.O_DIRECT if self.direct_io else 0))
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | self._o_direct)
+
+    @property
+    def _o_direct(self) -> int:
+        return os.O_DIRECT if self.direct_io else 0
 
     def _pack_path(self, pack_id: bytes) -> str:
         hexid = pack_id.hex()
